@@ -1,0 +1,403 @@
+// depth3d neighbour-search ops: operator schemas (TORCH_LIBRARY) and the multi-threaded CPU kernels.
+// Arithmetic contract (shared with the CUDA kernels and depth3d/ops/reference.py): squared distances are
+// dx*dx + dy*dy + dz*dz evaluated left to right without fused multiply-add (-ffp-contract=off), in the
+// input dtype; ties go to the lowest index.
+#include <torch/library.h>
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace {
+
+using at::Tensor;
+
+void check_points(const Tensor& t, const char* name) {
+  TORCH_CHECK(t.dim() == 3 && t.size(2) == 3, name, " must have shape (B, N, 3), got ", t.sizes());
+  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, name,
+              " must be float32 or float64, got ", t.scalar_type());
+}
+
+void check_vec(const Tensor& t, const char* name, int64_t n, const Tensor& ref) {
+  TORCH_CHECK(t.scalar_type() == at::kLong, name, " must be int64, got ", t.scalar_type());
+  TORCH_CHECK(t.dim() == 1 && t.size(0) == n, name, " must have shape (", n, "), got ", t.sizes());
+  TORCH_CHECK(t.device() == ref.device(), name, " is on ", t.device(), " but points are on ",
+              ref.device());
+}
+
+// ------------------------------------------------------------------------------------------- FPS
+// One cloud. mind[j]: squared distance to the nearest selected point, -1 once j is selected.
+template <typename T>
+void fps_cloud(const T* p, int64_t n, int64_t s, int64_t start, int64_t* out, bool threaded) {
+  std::vector<T> x(n), y(n), z(n), mind(n, std::numeric_limits<T>::infinity());
+  for (int64_t j = 0; j < n; ++j) { x[j] = p[3 * j]; y[j] = p[3 * j + 1]; z[j] = p[3 * j + 2]; }
+  int64_t cur = start;
+  out[0] = cur;
+  const int64_t nchunks = threaded ? std::min<int64_t>(at::get_num_threads(), (n + 4095) / 4096) : 1;
+  std::vector<T> cbest(nchunks);
+  std::vector<int64_t> cidx(nchunks);
+  T* X = x.data(); T* Y = y.data(); T* Z = z.data(); T* D = mind.data();
+  auto chunk = [&](int64_t lo, int64_t hi, T cx, T cy, T cz, T& best_out, int64_t& idx_out) {
+    T best = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : best)
+    for (int64_t j = lo; j < hi; ++j) {
+      T dx = X[j] - cx, dy = Y[j] - cy, dz = Z[j] - cz;
+      T d = dx * dx + dy * dy + dz * dz;
+      T m = D[j] < d ? D[j] : d;
+      D[j] = m;
+      best = best > m ? best : m;
+    }
+    int64_t bi = lo;
+    for (int64_t j = lo; j < hi; ++j) if (D[j] == best) { bi = j; break; }
+    best_out = best; idx_out = bi;
+  };
+  for (int64_t i = 1; i < s; ++i) {
+    D[cur] = T(-1);
+    const T cx = X[cur], cy = Y[cur], cz = Z[cur];
+    if (nchunks <= 1) {
+      T b; int64_t bi;
+      chunk(0, n, cx, cy, cz, b, bi);
+      cur = bi;
+    } else {
+      const int64_t step = (n + nchunks - 1) / nchunks;
+      at::parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c)
+          chunk(c * step, std::min(n, (c + 1) * step), cx, cy, cz, cbest[c], cidx[c]);
+      });
+      T b = cbest[0]; int64_t bi = cidx[0];
+      for (int64_t c = 1; c < nchunks; ++c) if (cbest[c] > b) { b = cbest[c]; bi = cidx[c]; }
+      cur = bi;
+    }
+    out[i] = cur;
+  }
+}
+
+Tensor fps_cpu(const Tensor& points_, const Tensor& lengths_, const Tensor& counts_, int64_t n_out,
+               const Tensor& start_) {
+  check_points(points_, "points");
+  const int64_t B = points_.size(0), N = points_.size(1);
+  check_vec(lengths_, "lengths", B, points_);
+  check_vec(counts_, "counts", B, points_);
+  check_vec(start_, "start", B, points_);
+  TORCH_CHECK(n_out >= 0, "n_out must be >= 0");
+  auto points = points_.contiguous();
+  auto lengths = lengths_.contiguous(), counts = counts_.contiguous(), start = start_.contiguous();
+  const int64_t* L = lengths.data_ptr<int64_t>();
+  const int64_t* S = counts.data_ptr<int64_t>();
+  const int64_t* S0 = start.data_ptr<int64_t>();
+  for (int64_t b = 0; b < B; ++b) {
+    TORCH_CHECK(L[b] >= 0 && L[b] <= N, "lengths[", b, "]=", L[b], " out of [0, ", N, "]");
+    TORCH_CHECK(S[b] >= 0 && S[b] <= std::min(L[b], n_out), "counts[", b, "]=", S[b], " invalid");
+    TORCH_CHECK(L[b] == 0 || (S0[b] >= 0 && S0[b] < L[b]), "start[", b, "]=", S0[b], " out of range");
+  }
+  auto out = at::full({B, n_out}, -1, points.options().dtype(at::kLong));
+  int64_t* O = out.data_ptr<int64_t>();
+  const bool inner = B < at::get_num_threads();
+  AT_DISPATCH_FLOATING_TYPES(points.scalar_type(), "fps_cpu", [&] {
+    const scalar_t* P = points.data_ptr<scalar_t>();
+    auto one = [&](int64_t b, bool threaded) {
+      if (L[b] > 0 && S[b] > 0) fps_cloud<scalar_t>(P + b * N * 3, L[b], S[b], S0[b], O + b * n_out, threaded);
+    };
+    if (inner) {
+      for (int64_t b = 0; b < B; ++b) one(b, true);
+    } else {
+      at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { for (int64_t b = b0; b < b1; ++b) one(b, false); });
+    }
+  });
+  return out;
+}
+
+// ------------------------------------------------------------------------------------ ball query
+std::tuple<Tensor, Tensor> ball_query_cpu(const Tensor& query_, const Tensor& points_,
+                                          const Tensor& qlen_, const Tensor& plen_, double radius,
+                                          int64_t K, bool nearest, bool pad_first) {
+  check_points(query_, "query");
+  check_points(points_, "points");
+  TORCH_CHECK(query_.scalar_type() == points_.scalar_type(), "query and points dtypes differ");
+  TORCH_CHECK(query_.device() == points_.device(), "query and points devices differ");
+  const int64_t B = points_.size(0), N = points_.size(1), M = query_.size(1);
+  TORCH_CHECK(query_.size(0) == B, "query and points batch sizes differ");
+  check_vec(qlen_, "query_lengths", B, points_);
+  check_vec(plen_, "lengths", B, points_);
+  TORCH_CHECK(radius >= 0, "radius must be >= 0, got ", radius);
+  TORCH_CHECK(K >= 1, "nsample must be >= 1, got ", K);
+  auto q = query_.contiguous(), p = points_.contiguous();
+  auto qlen = qlen_.contiguous(), plen = plen_.contiguous();
+  auto idx = at::full({B, M, K}, -1, p.options().dtype(at::kLong));
+  auto dist = at::full({B, M, K}, std::numeric_limits<double>::infinity(), p.options());
+  const int64_t* QL = qlen.data_ptr<int64_t>();
+  const int64_t* PL = plen.data_ptr<int64_t>();
+  for (int64_t b = 0; b < B; ++b)
+    TORCH_CHECK(QL[b] >= 0 && QL[b] <= M && PL[b] >= 0 && PL[b] <= N, "lengths out of range");
+  int64_t* I = idx.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "ball_query_cpu", [&] {
+    const scalar_t* Q = q.data_ptr<scalar_t>();
+    const scalar_t* P = p.data_ptr<scalar_t>();
+    scalar_t* D = dist.data_ptr<scalar_t>();
+    const scalar_t r2 = static_cast<scalar_t>(radius * radius);
+    at::parallel_for(0, B * M, 16, [&](int64_t r0, int64_t r1) {
+      std::vector<std::pair<scalar_t, int64_t>> hits;
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t b = r / M, m = r % M;
+        if (m >= QL[b]) continue;
+        const scalar_t qx = Q[3 * r], qy = Q[3 * r + 1], qz = Q[3 * r + 2];
+        const scalar_t* pb = P + b * N * 3;
+        int64_t* ir = I + r * K;
+        scalar_t* dr = D + r * K;
+        int64_t cnt = 0;
+        const int64_t n = PL[b];
+        if (!nearest) {
+          for (int64_t j = 0; j < n; ++j) {
+            scalar_t dx = pb[3 * j] - qx, dy = pb[3 * j + 1] - qy, dz = pb[3 * j + 2] - qz;
+            scalar_t d = dx * dx + dy * dy + dz * dz;
+            if (d < r2) { ir[cnt] = j; dr[cnt] = d; if (++cnt == K) break; }
+          }
+        } else {
+          hits.clear();
+          for (int64_t j = 0; j < n; ++j) {
+            scalar_t dx = pb[3 * j] - qx, dy = pb[3 * j + 1] - qy, dz = pb[3 * j + 2] - qz;
+            scalar_t d = dx * dx + dy * dy + dz * dz;
+            if (d < r2) hits.emplace_back(d, j);
+          }
+          cnt = std::min<int64_t>(K, hits.size());
+          std::partial_sort(hits.begin(), hits.begin() + cnt, hits.end());
+          for (int64_t c = 0; c < cnt; ++c) { ir[c] = hits[c].second; dr[c] = hits[c].first; }
+        }
+        if (pad_first && cnt > 0)
+          for (int64_t c = cnt; c < K; ++c) { ir[c] = ir[0]; dr[c] = dr[0]; }
+      }
+    });
+  });
+  return {dist, idx};
+}
+
+// ------------------------------------------------------------------------------------------- kNN
+// Uniform grid per cloud (about 2 points per cell), counting-sorted by cell (stable, so index order
+// within a cell); queries search rings of cells outwards until the k-th best distance is below a
+// conservative lower bound on every unvisited cell. Candidates are ranked by (distance, index), so
+// the result does not depend on the visiting order.
+template <typename T>
+struct Grid {
+  double lo[3], h;
+  int64_t G[3];
+  std::vector<int64_t> start;   // ncells + 1
+  std::vector<int64_t> id;      // point index, grouped by cell
+  std::vector<T> xyz;           // coordinates in the same order
+
+  int64_t cell1(double v, int a) const {
+    int64_t c = (int64_t)std::floor((v - lo[a]) / h);
+    return std::min<int64_t>(std::max<int64_t>(c, 0), G[a] - 1);
+  }
+
+  void build(const T* p, int64_t n) {
+    double mn[3] = {INFINITY, INFINITY, INFINITY}, mx[3] = {-INFINITY, -INFINITY, -INFINITY};
+    for (int64_t j = 0; j < n; ++j)
+      for (int a = 0; a < 3; ++a) { mn[a] = std::min(mn[a], (double)p[3 * j + a]); mx[a] = std::max(mx[a], (double)p[3 * j + a]); }
+    double ext[3], emax = 0;
+    for (int a = 0; a < 3; ++a) { lo[a] = mn[a]; ext[a] = mx[a] - mn[a]; emax = std::max(emax, ext[a]); }
+    if (!(emax > 0) || !std::isfinite(emax)) { emax = 1; }
+    const double target = std::max(1.0, n / 2.0);
+    double vol = 1;
+    for (int a = 0; a < 3; ++a) vol *= std::max(ext[a], emax * 1e-3);
+    h = std::cbrt(vol / target);
+    if (!(h > 0) || !std::isfinite(h)) h = emax;
+    for (int it = 0; it < 200; ++it) {
+      double cells = 1;
+      for (int a = 0; a < 3; ++a) { G[a] = (int64_t)std::floor(ext[a] / h) + 1; cells *= G[a]; }
+      if (cells <= 2.0 * n + 8) break;
+      h *= 1.26;
+    }
+    const int64_t nc = G[0] * G[1] * G[2];
+    start.assign(nc + 1, 0);
+    std::vector<int64_t> cid(n);
+    for (int64_t j = 0; j < n; ++j) {
+      cid[j] = (cell1(p[3 * j], 0) * G[1] + cell1(p[3 * j + 1], 1)) * G[2] + cell1(p[3 * j + 2], 2);
+      start[cid[j] + 1]++;
+    }
+    for (int64_t c = 0; c < nc; ++c) start[c + 1] += start[c];
+    std::vector<int64_t> fill(start.begin(), start.end() - 1);
+    id.resize(n); xyz.resize(3 * n);
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t o = fill[cid[j]]++;
+      id[o] = j; xyz[3 * o] = p[3 * j]; xyz[3 * o + 1] = p[3 * j + 1]; xyz[3 * o + 2] = p[3 * j + 2];
+    }
+  }
+};
+
+template <typename T>
+inline void topk_insert(T d, int64_t j, T* bd, int64_t* bi, int64_t& cnt, int64_t k) {
+  if (cnt == k && !(d < bd[k - 1] || (d == bd[k - 1] && j < bi[k - 1]))) return;
+  int64_t pos = cnt < k ? cnt++ : k - 1;
+  while (pos > 0 && (d < bd[pos - 1] || (d == bd[pos - 1] && j < bi[pos - 1]))) {
+    bd[pos] = bd[pos - 1]; bi[pos] = bi[pos - 1]; --pos;
+  }
+  bd[pos] = d; bi[pos] = j;
+}
+
+template <typename T>
+void knn_query(const Grid<T>& g, T qx, T qy, T qz, int64_t k, T* bd, int64_t* bi) {
+  int64_t cnt = 0;
+  const double q[3] = {(double)qx, (double)qy, (double)qz};
+  const int64_t c[3] = {g.cell1(q[0], 0), g.cell1(q[1], 1), g.cell1(q[2], 2)};
+  int64_t rmax = 0;
+  for (int a = 0; a < 3; ++a) rmax = std::max(rmax, std::max(c[a], g.G[a] - 1 - c[a]));
+  auto visit = [&](int64_t i, int64_t j, int64_t l) {
+    if (i < 0 || j < 0 || l < 0 || i >= g.G[0] || j >= g.G[1] || l >= g.G[2]) return;
+    const int64_t cell = (i * g.G[1] + j) * g.G[2] + l;
+    for (int64_t o = g.start[cell]; o < g.start[cell + 1]; ++o) {
+      T dx = g.xyz[3 * o] - qx, dy = g.xyz[3 * o + 1] - qy, dz = g.xyz[3 * o + 2] - qz;
+      topk_insert<T>(dx * dx + dy * dy + dz * dz, g.id[o], bd, bi, cnt, k);
+    }
+  };
+  for (int64_t r = 0; r <= rmax; ++r) {
+    for (int64_t di = -r; di <= r; ++di)
+      for (int64_t dj = -r; dj <= r; ++dj) {
+        if (std::abs(di) == r || std::abs(dj) == r) {
+          for (int64_t dl = -r; dl <= r; ++dl) visit(c[0] + di, c[1] + dj, c[2] + dl);
+        } else {
+          visit(c[0] + di, c[1] + dj, c[2] - r);
+          if (r > 0) visit(c[0] + di, c[1] + dj, c[2] + r);
+        }
+      }
+    if (cnt == k) {
+      double bound = INFINITY;
+      for (int a = 0; a < 3; ++a) {
+        if (c[a] - r > 0) bound = std::min(bound, q[a] - (g.lo[a] + (c[a] - r) * g.h));
+        if (c[a] + r < g.G[a] - 1) bound = std::min(bound, g.lo[a] + (c[a] + r + 1) * g.h - q[a]);
+      }
+      bound = std::max(0.0, bound * (1 - 1e-5) - 1e-9 * g.h);
+      if (bound * bound > (double)bd[k - 1]) break;
+    }
+  }
+  for (int64_t i = cnt; i < k; ++i) { bd[i] = std::numeric_limits<T>::infinity(); bi[i] = -1; }
+}
+
+std::tuple<Tensor, Tensor> knn_cpu(const Tensor& query_, const Tensor& points_, const Tensor& qlen_,
+                                   const Tensor& plen_, int64_t k) {
+  check_points(query_, "query");
+  check_points(points_, "points");
+  TORCH_CHECK(query_.scalar_type() == points_.scalar_type(), "query and points dtypes differ");
+  TORCH_CHECK(query_.device() == points_.device(), "query and points devices differ");
+  const int64_t B = points_.size(0), N = points_.size(1), M = query_.size(1);
+  TORCH_CHECK(query_.size(0) == B, "query and points batch sizes differ");
+  check_vec(qlen_, "query_lengths", B, points_);
+  check_vec(plen_, "lengths", B, points_);
+  TORCH_CHECK(k >= 1 && k <= std::max<int64_t>(N, 1), "k must be in [1, N=", N, "], got ", k);
+  auto q = query_.contiguous(), p = points_.contiguous();
+  auto qlen = qlen_.contiguous(), plen = plen_.contiguous();
+  const int64_t* QL = qlen.data_ptr<int64_t>();
+  const int64_t* PL = plen.data_ptr<int64_t>();
+  for (int64_t b = 0; b < B; ++b)
+    TORCH_CHECK(QL[b] >= 0 && QL[b] <= M && PL[b] >= 0 && PL[b] <= N, "lengths out of range");
+  auto idx = at::full({B, M, k}, -1, p.options().dtype(at::kLong));
+  auto dist = at::full({B, M, k}, std::numeric_limits<double>::infinity(), p.options());
+  int64_t* I = idx.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "knn_cpu", [&] {
+    const scalar_t* Q = q.data_ptr<scalar_t>();
+    const scalar_t* P = p.data_ptr<scalar_t>();
+    scalar_t* D = dist.data_ptr<scalar_t>();
+    std::vector<Grid<scalar_t>> grids(B);
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) if (PL[b] > 0 && QL[b] > 0) grids[b].build(P + b * N * 3, PL[b]);
+    });
+    at::parallel_for(0, B * M, 16, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t b = r / M, m = r % M;
+        if (m >= QL[b] || PL[b] == 0) continue;
+        knn_query<scalar_t>(grids[b], Q[3 * r], Q[3 * r + 1], Q[3 * r + 2], k, D + r * k, I + r * k);
+      }
+    });
+  });
+  return {dist, idx};
+}
+
+// -------------------------------------------------------------------------------- gather / sums
+Tensor gather_cpu(const Tensor& features_, const Tensor& idx_) {
+  TORCH_CHECK(features_.dim() == 3, "features must have shape (B, N, C), got ", features_.sizes());
+  TORCH_CHECK(features_.scalar_type() == at::kFloat || features_.scalar_type() == at::kDouble,
+              "features must be float32 or float64");
+  TORCH_CHECK(idx_.scalar_type() == at::kLong, "idx must be int64");
+  TORCH_CHECK(idx_.dim() == 2 && idx_.size(0) == features_.size(0), "idx must have shape (B, M), got ",
+              idx_.sizes());
+  TORCH_CHECK(idx_.device() == features_.device(), "idx and features devices differ");
+  auto f = features_.contiguous();
+  auto idx = idx_.contiguous();
+  const int64_t B = f.size(0), N = f.size(1), C = f.size(2), M = idx.size(1);
+  const int64_t* I = idx.data_ptr<int64_t>();
+  for (int64_t e = 0; e < B * M; ++e)
+    TORCH_CHECK(I[e] >= -1 && I[e] < N, "idx value ", I[e], " out of range [-1, ", N, ")");
+  auto out = at::empty({B, M, C}, f.options());
+  AT_DISPATCH_FLOATING_TYPES(f.scalar_type(), "gather_cpu", [&] {
+    const scalar_t* F = f.data_ptr<scalar_t>();
+    scalar_t* O = out.data_ptr<scalar_t>();
+    at::parallel_for(0, B * M, 64, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t j = I[r];
+        scalar_t* o = O + r * C;
+        if (j < 0) { std::fill(o, o + C, scalar_t(0)); continue; }
+        const scalar_t* s = F + ((r / M) * N + j) * C;
+        std::copy(s, s + C, o);
+      }
+    });
+  });
+  return out;
+}
+
+// out[t] = sum of values[e] over e with index[e] == t, in increasing e (CSR by a stable counting
+// sort): deterministic, no atomics. index == -1 rows are dropped.
+Tensor index_sum_cpu(const Tensor& values_, const Tensor& index_, int64_t n) {
+  TORCH_CHECK(values_.dim() == 2, "values must have shape (E, C), got ", values_.sizes());
+  TORCH_CHECK(values_.scalar_type() == at::kFloat || values_.scalar_type() == at::kDouble,
+              "values must be float32 or float64");
+  TORCH_CHECK(index_.scalar_type() == at::kLong && index_.dim() == 1 && index_.size(0) == values_.size(0),
+              "index must be int64 of shape (E,)");
+  TORCH_CHECK(n >= 0, "n must be >= 0");
+  auto v = values_.contiguous();
+  auto index = index_.contiguous();
+  const int64_t E = v.size(0), C = v.size(1);
+  const int64_t* X = index.data_ptr<int64_t>();
+  std::vector<int64_t> ptr(n + 1, 0);
+  for (int64_t e = 0; e < E; ++e) {
+    TORCH_CHECK(X[e] >= -1 && X[e] < n, "index value ", X[e], " out of range [-1, ", n, ")");
+    if (X[e] >= 0) ptr[X[e] + 1]++;
+  }
+  for (int64_t t = 0; t < n; ++t) ptr[t + 1] += ptr[t];
+  std::vector<int64_t> perm(ptr[n]), fill(ptr.begin(), ptr.end() - 1);
+  for (int64_t e = 0; e < E; ++e) if (X[e] >= 0) perm[fill[X[e]]++] = e;
+  auto out = at::zeros({n, C}, v.options());
+  AT_DISPATCH_FLOATING_TYPES(v.scalar_type(), "index_sum_cpu", [&] {
+    const scalar_t* V = v.data_ptr<scalar_t>();
+    scalar_t* O = out.data_ptr<scalar_t>();
+    at::parallel_for(0, n, 256, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t)
+        for (int64_t o = ptr[t]; o < ptr[t + 1]; ++o) {
+          const scalar_t* s = V + perm[o] * C;
+          scalar_t* d = O + t * C;
+          for (int64_t c = 0; c < C; ++c) d[c] += s[c];
+        }
+    });
+  });
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY(depth3d, m) {
+  m.def("fps(Tensor points, Tensor lengths, Tensor counts, int n_out, Tensor start) -> Tensor");
+  m.def("ball_query(Tensor query, Tensor points, Tensor query_lengths, Tensor lengths, float radius, "
+        "int k, bool nearest, bool pad_first) -> (Tensor, Tensor)");
+  m.def("knn(Tensor query, Tensor points, Tensor query_lengths, Tensor lengths, int k) -> (Tensor, Tensor)");
+  m.def("gather(Tensor features, Tensor idx) -> Tensor");
+  m.def("index_sum(Tensor values, Tensor index, int n) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(depth3d, CPU, m) {
+  m.impl("fps", &fps_cpu);
+  m.impl("ball_query", &ball_query_cpu);
+  m.impl("knn", &knn_cpu);
+  m.impl("gather", &gather_cpu);
+  m.impl("index_sum", &index_sum_cpu);
+}
