@@ -110,70 +110,6 @@ Tensor fps_cpu(const Tensor& points_, const Tensor& lengths_, const Tensor& coun
   return out;
 }
 
-// ------------------------------------------------------------------------------------ ball query
-std::tuple<Tensor, Tensor> ball_query_cpu(const Tensor& query_, const Tensor& points_,
-                                          const Tensor& qlen_, const Tensor& plen_, double radius,
-                                          int64_t K, bool nearest, bool pad_first) {
-  check_points(query_, "query");
-  check_points(points_, "points");
-  TORCH_CHECK(query_.scalar_type() == points_.scalar_type(), "query and points dtypes differ");
-  TORCH_CHECK(query_.device() == points_.device(), "query and points devices differ");
-  const int64_t B = points_.size(0), N = points_.size(1), M = query_.size(1);
-  TORCH_CHECK(query_.size(0) == B, "query and points batch sizes differ");
-  check_vec(qlen_, "query_lengths", B, points_);
-  check_vec(plen_, "lengths", B, points_);
-  TORCH_CHECK(radius >= 0, "radius must be >= 0, got ", radius);
-  TORCH_CHECK(K >= 1, "nsample must be >= 1, got ", K);
-  auto q = query_.contiguous(), p = points_.contiguous();
-  auto qlen = qlen_.contiguous(), plen = plen_.contiguous();
-  auto idx = at::full({B, M, K}, -1, p.options().dtype(at::kLong));
-  auto dist = at::full({B, M, K}, std::numeric_limits<double>::infinity(), p.options());
-  const int64_t* QL = qlen.data_ptr<int64_t>();
-  const int64_t* PL = plen.data_ptr<int64_t>();
-  for (int64_t b = 0; b < B; ++b)
-    TORCH_CHECK(QL[b] >= 0 && QL[b] <= M && PL[b] >= 0 && PL[b] <= N, "lengths out of range");
-  int64_t* I = idx.data_ptr<int64_t>();
-  AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "ball_query_cpu", [&] {
-    const scalar_t* Q = q.data_ptr<scalar_t>();
-    const scalar_t* P = p.data_ptr<scalar_t>();
-    scalar_t* D = dist.data_ptr<scalar_t>();
-    const scalar_t r2 = static_cast<scalar_t>(radius * radius);
-    at::parallel_for(0, B * M, 16, [&](int64_t r0, int64_t r1) {
-      std::vector<std::pair<scalar_t, int64_t>> hits;
-      for (int64_t r = r0; r < r1; ++r) {
-        const int64_t b = r / M, m = r % M;
-        if (m >= QL[b]) continue;
-        const scalar_t qx = Q[3 * r], qy = Q[3 * r + 1], qz = Q[3 * r + 2];
-        const scalar_t* pb = P + b * N * 3;
-        int64_t* ir = I + r * K;
-        scalar_t* dr = D + r * K;
-        int64_t cnt = 0;
-        const int64_t n = PL[b];
-        if (!nearest) {
-          for (int64_t j = 0; j < n; ++j) {
-            scalar_t dx = pb[3 * j] - qx, dy = pb[3 * j + 1] - qy, dz = pb[3 * j + 2] - qz;
-            scalar_t d = dx * dx + dy * dy + dz * dz;
-            if (d < r2) { ir[cnt] = j; dr[cnt] = d; if (++cnt == K) break; }
-          }
-        } else {
-          hits.clear();
-          for (int64_t j = 0; j < n; ++j) {
-            scalar_t dx = pb[3 * j] - qx, dy = pb[3 * j + 1] - qy, dz = pb[3 * j + 2] - qz;
-            scalar_t d = dx * dx + dy * dy + dz * dz;
-            if (d < r2) hits.emplace_back(d, j);
-          }
-          cnt = std::min<int64_t>(K, hits.size());
-          std::partial_sort(hits.begin(), hits.begin() + cnt, hits.end());
-          for (int64_t c = 0; c < cnt; ++c) { ir[c] = hits[c].second; dr[c] = hits[c].first; }
-        }
-        if (pad_first && cnt > 0)
-          for (int64_t c = cnt; c < K; ++c) { ir[c] = ir[0]; dr[c] = dr[0]; }
-      }
-    });
-  });
-  return {dist, idx};
-}
-
 // ------------------------------------------------------------------------------------------- kNN
 // Uniform grid per cloud (about 2 points per cell), counting-sorted by cell (stable, so index order
 // within a cell); queries search rings of cells outwards until the k-th best distance is below a
@@ -188,11 +124,13 @@ struct Grid {
   std::vector<T> xyz;           // coordinates in the same order
 
   int64_t cell1(double v, int a) const {
-    int64_t c = (int64_t)std::floor((v - lo[a]) / h);
-    return std::min<int64_t>(std::max<int64_t>(c, 0), G[a] - 1);
+    const double c = std::floor((v - lo[a]) / h);
+    if (!(c > 0)) return 0;  // also NaN
+    if (c >= (double)(G[a] - 1)) return G[a] - 1;
+    return (int64_t)c;
   }
 
-  void build(const T* p, int64_t n) {
+  void build(const T* p, int64_t n, double hmin = 0) {
     double mn[3] = {INFINITY, INFINITY, INFINITY}, mx[3] = {-INFINITY, -INFINITY, -INFINITY};
     for (int64_t j = 0; j < n; ++j)
       for (int a = 0; a < 3; ++a) { mn[a] = std::min(mn[a], (double)p[3 * j + a]); mx[a] = std::max(mx[a], (double)p[3 * j + a]); }
@@ -204,6 +142,7 @@ struct Grid {
     for (int a = 0; a < 3; ++a) vol *= std::max(ext[a], emax * 1e-3);
     h = std::cbrt(vol / target);
     if (!(h > 0) || !std::isfinite(h)) h = emax;
+    if (hmin > 0) h = std::max(hmin, 0.5 * h);
     for (int it = 0; it < 200; ++it) {
       double cells = 1;
       for (int a = 0; a < 3; ++a) { G[a] = (int64_t)std::floor(ext[a] / h) + 1; cells *= G[a]; }
@@ -235,6 +174,109 @@ inline void topk_insert(T d, int64_t j, T* bd, int64_t* bi, int64_t& cnt, int64_
     bd[pos] = bd[pos - 1]; bi[pos] = bi[pos - 1]; --pos;
   }
   bd[pos] = d; bi[pos] = j;
+}
+
+// ------------------------------------------------------------------------------------ ball query
+std::tuple<Tensor, Tensor> ball_query_cpu(const Tensor& query_, const Tensor& points_,
+                                          const Tensor& qlen_, const Tensor& plen_, double radius,
+                                          int64_t K, bool nearest, bool pad_first) {
+  check_points(query_, "query");
+  check_points(points_, "points");
+  TORCH_CHECK(query_.scalar_type() == points_.scalar_type(), "query and points dtypes differ");
+  TORCH_CHECK(query_.device() == points_.device(), "query and points devices differ");
+  const int64_t B = points_.size(0), N = points_.size(1), M = query_.size(1);
+  TORCH_CHECK(query_.size(0) == B, "query and points batch sizes differ");
+  check_vec(qlen_, "query_lengths", B, points_);
+  check_vec(plen_, "lengths", B, points_);
+  TORCH_CHECK(radius >= 0, "radius must be >= 0, got ", radius);
+  TORCH_CHECK(K >= 1, "nsample must be >= 1, got ", K);
+  auto q = query_.contiguous(), p = points_.contiguous();
+  auto qlen = qlen_.contiguous(), plen = plen_.contiguous();
+  auto idx = at::full({B, M, K}, -1, p.options().dtype(at::kLong));
+  auto dist = at::full({B, M, K}, std::numeric_limits<double>::infinity(), p.options());
+  const int64_t* QL = qlen.data_ptr<int64_t>();
+  const int64_t* PL = plen.data_ptr<int64_t>();
+  for (int64_t b = 0; b < B; ++b)
+    TORCH_CHECK(QL[b] >= 0 && QL[b] <= M && PL[b] >= 0 && PL[b] <= N, "lengths out of range");
+  int64_t* I = idx.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "ball_query_cpu", [&] {
+    const scalar_t* Q = q.data_ptr<scalar_t>();
+    const scalar_t* P = p.data_ptr<scalar_t>();
+    scalar_t* D = dist.data_ptr<scalar_t>();
+    const scalar_t r2 = static_cast<scalar_t>(radius * radius);
+    // Uniform grid per cloud with cells of about radius/2 (coarser when that would exceed ~2 cells
+    // per point); each query visits the cells overlapping its ball, keeps the hits d2 < r2 and takes
+    // the K lowest indices (order="index") or the K smallest (d2, index) (order="nearest").
+    // order="index": early-exit scan in index order over a structure-of-arrays copy, 64 distances
+    // at a time (vectorised), so a query stops as soon as it has K hits.
+    std::vector<Grid<scalar_t>> grids(nearest ? B : 0);
+    std::vector<scalar_t> soa(nearest ? 0 : 3 * B * N);
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        if (PL[b] == 0 || QL[b] == 0 || !(r2 > 0)) continue;
+        if (nearest) {
+          grids[b].build(P + b * N * 3, PL[b], std::min(radius * 0.5, 1e300));
+        } else {
+          scalar_t* X = soa.data() + 3 * b * N;
+          for (int64_t j = 0; j < PL[b]; ++j) {
+            X[j] = P[(b * N + j) * 3]; X[N + j] = P[(b * N + j) * 3 + 1]; X[2 * N + j] = P[(b * N + j) * 3 + 2];
+          }
+        }
+      }
+    });
+    at::parallel_for(0, B * M, 16, [&](int64_t r0, int64_t r1) {
+      std::vector<std::pair<scalar_t, int64_t>> hits;
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t b = r / M, m = r % M;
+        if (m >= QL[b] || PL[b] == 0 || !(r2 > 0)) continue;
+        const scalar_t qx = Q[3 * r], qy = Q[3 * r + 1], qz = Q[3 * r + 2];
+        int64_t* ir = I + r * K;
+        scalar_t* dr = D + r * K;
+        if (!nearest) {
+          const scalar_t* X = soa.data() + 3 * b * N;
+          const scalar_t* Y = X + N;
+          const scalar_t* Z = X + 2 * N;
+          const int64_t n = PL[b];
+          scalar_t buf[64];
+          int64_t cnt = 0;
+          for (int64_t j0 = 0; j0 < n && cnt < K; j0 += 64) {
+            const int64_t len = std::min<int64_t>(64, n - j0);
+            _Pragma("omp simd")
+            for (int64_t t = 0; t < len; ++t) {
+              scalar_t dx = X[j0 + t] - qx, dy = Y[j0 + t] - qy, dz = Z[j0 + t] - qz;
+              buf[t] = dx * dx + dy * dy + dz * dz;
+            }
+            for (int64_t t = 0; t < len; ++t)
+              if (buf[t] < r2) { ir[cnt] = j0 + t; dr[cnt] = buf[t]; if (++cnt == K) break; }
+          }
+          if (pad_first && cnt > 0)
+            for (int64_t c = cnt; c < K; ++c) { ir[c] = ir[0]; dr[c] = dr[0]; }
+          continue;
+        }
+        const Grid<scalar_t>& g = grids[b];
+        const double qd[3] = {(double)qx, (double)qy, (double)qz};
+        const double rr = radius * (1 + 1e-5) + 1e-9 * g.h;
+        int64_t c0[3], c1[3];
+        for (int a = 0; a < 3; ++a) { c0[a] = g.cell1(qd[a] - rr, a); c1[a] = g.cell1(qd[a] + rr, a); }
+        hits.clear();
+        for (int64_t i = c0[0]; i <= c1[0]; ++i)
+          for (int64_t j = c0[1]; j <= c1[1]; ++j) {
+            const int64_t row = (i * g.G[1] + j) * g.G[2];
+            for (int64_t o = g.start[row + c0[2]]; o < g.start[row + c1[2] + 1]; ++o) {
+              scalar_t dx = g.xyz[3 * o] - qx, dy = g.xyz[3 * o + 1] - qy, dz = g.xyz[3 * o + 2] - qz;
+              scalar_t d = dx * dx + dy * dy + dz * dz;
+              if (d < r2) hits.emplace_back(d, g.id[o]);
+            }
+          }
+        int64_t cnt = std::min<int64_t>(K, hits.size());
+        std::partial_sort(hits.begin(), hits.begin() + cnt, hits.end());
+        for (int64_t c = 0; c < cnt; ++c) { ir[c] = hits[c].second; dr[c] = hits[c].first; }
+        if (pad_first && cnt > 0)
+          for (int64_t c = cnt; c < K; ++c) { ir[c] = ir[0]; dr[c] = dr[0]; }
+      }
+    });
+  });
+  return {dist, idx};
 }
 
 template <typename T>

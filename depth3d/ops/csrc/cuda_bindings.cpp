@@ -1,0 +1,170 @@
+// Thin torch binding for the CUDA kernels in cuda_kernels.cu: checks arguments (before touching any
+// memory), allocates outputs and launches on PyTorch's current CUDA stream.
+#include <torch/library.h>
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include <limits>
+
+#include "cuda_kernels.h"
+
+namespace {
+
+using at::Tensor;
+
+void check_points(const Tensor& t, const char* name) {
+  TORCH_CHECK(t.is_cuda(), name, " must be a CUDA tensor");
+  TORCH_CHECK(t.dim() == 3 && t.size(2) == 3, name, " must have shape (B, N, 3), got ", t.sizes());
+  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, name,
+              " must be float32 or float64, got ", t.scalar_type());
+}
+
+void check_vec(const Tensor& t, const char* name, int64_t n, const Tensor& ref) {
+  TORCH_CHECK(t.scalar_type() == at::kLong, name, " must be int64, got ", t.scalar_type());
+  TORCH_CHECK(t.dim() == 1 && t.size(0) == n, name, " must have shape (", n, "), got ", t.sizes());
+  TORCH_CHECK(t.device() == ref.device(), name, " is on ", t.device(), " but points are on ", ref.device());
+}
+
+void check_launch(cudaError_t err, const char* what) {
+  TORCH_CHECK(err == cudaSuccess, "depth3d ", what, " CUDA launch failed: ", cudaGetErrorString(err));
+}
+
+Tensor fps_cuda(const Tensor& points_, const Tensor& lengths_, const Tensor& counts_, int64_t n_out,
+                const Tensor& start_) {
+  check_points(points_, "points");
+  const int64_t B = points_.size(0), N = points_.size(1);
+  check_vec(lengths_, "lengths", B, points_);
+  check_vec(counts_, "counts", B, points_);
+  check_vec(start_, "start", B, points_);
+  TORCH_CHECK(n_out >= 0, "n_out must be >= 0");
+  c10::cuda::CUDAGuard guard(points_.device());
+  auto points = points_.contiguous();
+  auto lengths = lengths_.contiguous(), counts = counts_.contiguous(), start = start_.contiguous();
+  auto out = at::full({B, n_out}, -1, points.options().dtype(at::kLong));
+  auto mind = at::empty({B, N}, points.options());
+  auto stream = c10::cuda::getCurrentCUDAStream().stream();
+  AT_DISPATCH_FLOATING_TYPES(points.scalar_type(), "fps_cuda", [&] {
+    check_launch(depth3d_cuda::fps<scalar_t>(points.data_ptr<scalar_t>(), lengths.data_ptr<int64_t>(),
+                                             counts.data_ptr<int64_t>(), start.data_ptr<int64_t>(), B, N,
+                                             n_out, mind.data_ptr<scalar_t>(), out.data_ptr<int64_t>(),
+                                             stream), "fps");
+  });
+  return out;
+}
+
+std::tuple<Tensor, Tensor> ball_query_cuda(const Tensor& query_, const Tensor& points_, const Tensor& qlen_,
+                                           const Tensor& plen_, double radius, int64_t K, bool nearest,
+                                           bool pad_first) {
+  check_points(query_, "query");
+  check_points(points_, "points");
+  TORCH_CHECK(query_.scalar_type() == points_.scalar_type(), "query and points dtypes differ");
+  TORCH_CHECK(query_.device() == points_.device(), "query and points devices differ");
+  const int64_t B = points_.size(0), N = points_.size(1), M = query_.size(1);
+  TORCH_CHECK(query_.size(0) == B, "query and points batch sizes differ");
+  check_vec(qlen_, "query_lengths", B, points_);
+  check_vec(plen_, "lengths", B, points_);
+  TORCH_CHECK(radius >= 0, "radius must be >= 0, got ", radius);
+  TORCH_CHECK(K >= 1, "nsample must be >= 1, got ", K);
+  c10::cuda::CUDAGuard guard(points_.device());
+  auto q = query_.contiguous(), p = points_.contiguous();
+  auto qlen = qlen_.contiguous(), plen = plen_.contiguous();
+  auto idx = at::empty({B, M, K}, p.options().dtype(at::kLong));
+  auto dist = at::empty({B, M, K}, p.options());
+  auto stream = c10::cuda::getCurrentCUDAStream().stream();
+  AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "ball_query_cuda", [&] {
+    check_launch(depth3d_cuda::ball_query<scalar_t>(q.data_ptr<scalar_t>(), p.data_ptr<scalar_t>(),
+                                                    qlen.data_ptr<int64_t>(), plen.data_ptr<int64_t>(), B,
+                                                    M, N, radius, K, nearest, pad_first,
+                                                    dist.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(),
+                                                    stream), "ball_query");
+  });
+  return {dist, idx};
+}
+
+std::tuple<Tensor, Tensor> knn_cuda(const Tensor& query_, const Tensor& points_, const Tensor& qlen_,
+                                    const Tensor& plen_, int64_t k) {
+  check_points(query_, "query");
+  check_points(points_, "points");
+  TORCH_CHECK(query_.scalar_type() == points_.scalar_type(), "query and points dtypes differ");
+  TORCH_CHECK(query_.device() == points_.device(), "query and points devices differ");
+  const int64_t B = points_.size(0), N = points_.size(1), M = query_.size(1);
+  TORCH_CHECK(query_.size(0) == B, "query and points batch sizes differ");
+  check_vec(qlen_, "query_lengths", B, points_);
+  check_vec(plen_, "lengths", B, points_);
+  TORCH_CHECK(k >= 1 && k <= std::max<int64_t>(N, 1), "k must be in [1, N=", N, "], got ", k);
+  c10::cuda::CUDAGuard guard(points_.device());
+  auto q = query_.contiguous(), p = points_.contiguous();
+  auto qlen = qlen_.contiguous(), plen = plen_.contiguous();
+  auto idx = at::empty({B, M, k}, p.options().dtype(at::kLong));
+  auto dist = at::empty({B, M, k}, p.options());
+  auto stream = c10::cuda::getCurrentCUDAStream().stream();
+  AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "knn_cuda", [&] {
+    check_launch(depth3d_cuda::knn<scalar_t>(q.data_ptr<scalar_t>(), p.data_ptr<scalar_t>(),
+                                             qlen.data_ptr<int64_t>(), plen.data_ptr<int64_t>(), B, M, N, k,
+                                             dist.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), stream),
+                 "knn");
+  });
+  return {dist, idx};
+}
+
+Tensor gather_cuda(const Tensor& features_, const Tensor& idx_) {
+  TORCH_CHECK(features_.is_cuda(), "features must be a CUDA tensor");
+  TORCH_CHECK(features_.dim() == 3, "features must have shape (B, N, C), got ", features_.sizes());
+  TORCH_CHECK(features_.scalar_type() == at::kFloat || features_.scalar_type() == at::kDouble,
+              "features must be float32 or float64");
+  TORCH_CHECK(idx_.scalar_type() == at::kLong, "idx must be int64");
+  TORCH_CHECK(idx_.dim() == 2 && idx_.size(0) == features_.size(0), "idx must have shape (B, M), got ",
+              idx_.sizes());
+  TORCH_CHECK(idx_.device() == features_.device(), "idx and features devices differ");
+  c10::cuda::CUDAGuard guard(features_.device());
+  auto f = features_.contiguous();
+  auto idx = idx_.contiguous();
+  const int64_t B = f.size(0), N = f.size(1), C = f.size(2), M = idx.size(1);
+  auto out = at::empty({B, M, C}, f.options());
+  auto stream = c10::cuda::getCurrentCUDAStream().stream();
+  AT_DISPATCH_FLOATING_TYPES(f.scalar_type(), "gather_cuda", [&] {
+    check_launch(depth3d_cuda::gather<scalar_t>(f.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), B, N, C,
+                                                M, out.data_ptr<scalar_t>(), stream), "gather");
+  });
+  return out;
+}
+
+// Deterministic scatter-add: stable sort by target (torch's sort), CSR offsets by searchsorted, then a
+// fixed-order segment sum per target row.
+Tensor index_sum_cuda(const Tensor& values_, const Tensor& index_, int64_t n) {
+  TORCH_CHECK(values_.is_cuda(), "values must be a CUDA tensor");
+  TORCH_CHECK(values_.dim() == 2, "values must have shape (E, C), got ", values_.sizes());
+  TORCH_CHECK(values_.scalar_type() == at::kFloat || values_.scalar_type() == at::kDouble,
+              "values must be float32 or float64");
+  TORCH_CHECK(index_.scalar_type() == at::kLong && index_.dim() == 1 && index_.size(0) == values_.size(0),
+              "index must be int64 of shape (E,)");
+  TORCH_CHECK(index_.device() == values_.device(), "index and values devices differ");
+  TORCH_CHECK(n >= 0, "n must be >= 0");
+  c10::cuda::CUDAGuard guard(values_.device());
+  auto v = values_.contiguous();
+  const int64_t C = v.size(1);
+  auto key = at::where(index_ < 0, at::full({}, n, index_.options()), index_);
+  auto sorted = at::sort(key, /*stable=*/true, /*dim=*/0, /*descending=*/false);
+  auto skey = std::get<0>(sorted).contiguous();
+  auto perm = std::get<1>(sorted).contiguous();
+  auto ptr = at::searchsorted(skey, at::arange(n + 1, index_.options())).contiguous();
+  auto out = at::empty({n, C}, v.options());
+  auto stream = c10::cuda::getCurrentCUDAStream().stream();
+  AT_DISPATCH_FLOATING_TYPES(v.scalar_type(), "index_sum_cuda", [&] {
+    check_launch(depth3d_cuda::csr_sum<scalar_t>(v.data_ptr<scalar_t>(), perm.data_ptr<int64_t>(),
+                                                 ptr.data_ptr<int64_t>(), n, C, out.data_ptr<scalar_t>(),
+                                                 stream), "index_sum");
+  });
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(depth3d, CUDA, m) {
+  m.impl("fps", &fps_cuda);
+  m.impl("ball_query", &ball_query_cuda);
+  m.impl("knn", &knn_cuda);
+  m.impl("gather", &gather_cuda);
+  m.impl("index_sum", &index_sum_cuda);
+}

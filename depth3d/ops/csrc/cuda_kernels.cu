@@ -1,0 +1,246 @@
+// CUDA kernels of the depth3d ops. No torch headers: raw pointers and cudaStream_t only, so this file
+// compiles alone with `nvcc -c cuda_kernels.cu`. Built with --fmad=false so squared distances
+// (dx*dx + dy*dy + dz*dz, left to right) are bit-identical to the CPU kernels; ties go to the lowest
+// index, as on the CPU.
+#include "cuda_kernels.h"
+
+#include <cuda_runtime.h>
+#include <math_constants.h>
+
+namespace depth3d_cuda {
+namespace {
+
+template <typename T> __device__ __forceinline__ T inf_of();
+template <> __device__ __forceinline__ float inf_of<float>() { return CUDART_INF_F; }
+template <> __device__ __forceinline__ double inf_of<double>() { return CUDART_INF; }
+
+template <typename T>
+__device__ __forceinline__ T sqd(T ax, T ay, T az, T bx, T by, T bz) {
+  T dx = bx - ax, dy = by - ay, dz = bz - az;
+  return dx * dx + dy * dy + dz * dz;
+}
+
+constexpr int FPS_THREADS = 512;
+
+// One block per cloud.
+template <typename T>
+__global__ void fps_kernel(const T* __restrict__ points, const int64_t* lengths, const int64_t* counts,
+                           const int64_t* start, int64_t N, int64_t n_out, T* mind, int64_t* idx) {
+  const int64_t b = blockIdx.x;
+  const int64_t n = lengths[b], s = counts[b];
+  if (n == 0 || s == 0) return;
+  const T* p = points + b * N * 3;
+  T* md = mind + b * N;
+  int64_t* out = idx + b * n_out;
+  __shared__ T sbest[FPS_THREADS];
+  __shared__ int64_t sidx[FPS_THREADS];
+  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) md[j] = inf_of<T>();
+  int64_t cur = start[b];
+  if (threadIdx.x == 0) out[0] = cur;
+  __syncthreads();
+  for (int64_t i = 1; i < s; ++i) {
+    const T cx = p[3 * cur], cy = p[3 * cur + 1], cz = p[3 * cur + 2];
+    T best = -inf_of<T>();
+    int64_t bi = n;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+      T m;
+      if (j == cur) {
+        m = T(-1);
+      } else {
+        T d = sqd(cx, cy, cz, p[3 * j], p[3 * j + 1], p[3 * j + 2]);
+        T old = md[j];
+        m = old < d ? old : d;
+      }
+      md[j] = m;
+      if (m > best) { best = m; bi = j; }   // j increases: first maximum of this thread
+    }
+    sbest[threadIdx.x] = best;
+    sidx[threadIdx.x] = bi;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+      if (threadIdx.x < w) {
+        T ob = sbest[threadIdx.x + w];
+        int64_t oi = sidx[threadIdx.x + w];
+        if (ob > sbest[threadIdx.x] || (ob == sbest[threadIdx.x] && oi < sidx[threadIdx.x])) {
+          sbest[threadIdx.x] = ob;
+          sidx[threadIdx.x] = oi;
+        }
+      }
+      __syncthreads();
+    }
+    cur = sidx[0];
+    if (threadIdx.x == 0) out[i] = cur;
+    __syncthreads();
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ bool lex_less(T d, int64_t j, T bd, int64_t bj) {
+  return d < bd || (d == bd && j < bj);
+}
+
+// Insert (d, j) into the sorted list (bd, bi) of length cnt <= K (kept in global memory).
+template <typename T>
+__device__ __forceinline__ void topk_insert(T d, int64_t j, T* bd, int64_t* bi, int64_t& cnt, int64_t K) {
+  if (cnt == K && !lex_less(d, j, bd[K - 1], bi[K - 1])) return;
+  int64_t pos = cnt < K ? cnt++ : K - 1;
+  while (pos > 0 && lex_less(d, j, bd[pos - 1], bi[pos - 1])) {
+    bd[pos] = bd[pos - 1];
+    bi[pos] = bi[pos - 1];
+    --pos;
+  }
+  bd[pos] = d;
+  bi[pos] = j;
+}
+
+template <typename T>
+__global__ void ball_query_kernel(const T* __restrict__ query, const T* __restrict__ points,
+                                  const int64_t* qlen, const int64_t* plen, int64_t B, int64_t M,
+                                  int64_t N, T r2, int64_t K, bool nearest, bool pad_first, T* dist,
+                                  int64_t* idx) {
+  const int64_t r = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (r >= B * M) return;
+  const int64_t b = r / M, m = r % M;
+  T* dr = dist + r * K;
+  int64_t* ir = idx + r * K;
+  int64_t cnt = 0;
+  if (m < qlen[b]) {
+    const T qx = query[3 * r], qy = query[3 * r + 1], qz = query[3 * r + 2];
+    const T* p = points + b * N * 3;
+    const int64_t n = plen[b];
+    for (int64_t j = 0; j < n; ++j) {
+      T d = sqd(qx, qy, qz, p[3 * j], p[3 * j + 1], p[3 * j + 2]);
+      if (d < r2) {
+        if (nearest) {
+          topk_insert(d, j, dr, ir, cnt, K);
+        } else {
+          dr[cnt] = d;
+          ir[cnt] = j;
+          if (++cnt == K) break;
+        }
+      }
+    }
+  }
+  const bool pad = pad_first && cnt > 0;
+  const T d0 = pad ? dr[0] : inf_of<T>();
+  const int64_t i0 = pad ? ir[0] : -1;
+  for (int64_t c = cnt; c < K; ++c) {
+    dr[c] = d0;
+    ir[c] = i0;
+  }
+}
+
+template <typename T>
+__global__ void knn_kernel(const T* __restrict__ query, const T* __restrict__ points, const int64_t* qlen,
+                           const int64_t* plen, int64_t B, int64_t M, int64_t N, int64_t K, T* dist,
+                           int64_t* idx) {
+  const int64_t r = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (r >= B * M) return;
+  const int64_t b = r / M, m = r % M;
+  T* dr = dist + r * K;
+  int64_t* ir = idx + r * K;
+  int64_t cnt = 0;
+  if (m < qlen[b]) {
+    const T qx = query[3 * r], qy = query[3 * r + 1], qz = query[3 * r + 2];
+    const T* p = points + b * N * 3;
+    const int64_t n = plen[b];
+    T worst = inf_of<T>();
+    for (int64_t j = 0; j < n; ++j) {
+      T d = sqd(qx, qy, qz, p[3 * j], p[3 * j + 1], p[3 * j + 2]);
+      if (cnt < K || d < worst) {   // equal distance with a higher index never displaces
+        topk_insert(d, j, dr, ir, cnt, K);
+        if (cnt == K) worst = dr[K - 1];
+      }
+    }
+  }
+  for (int64_t c = cnt; c < K; ++c) {
+    dr[c] = inf_of<T>();
+    ir[c] = -1;
+  }
+}
+
+template <typename T>
+__global__ void gather_kernel(const T* __restrict__ f, const int64_t* __restrict__ idx, int64_t B,
+                              int64_t N, int64_t C, int64_t M, T* out) {
+  const int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (t >= B * M * C) return;
+  const int64_t c = t % C, r = t / C, b = r / M;
+  const int64_t j = idx[r];
+  out[t] = j < 0 ? T(0) : f[(b * N + j) * C + c];
+}
+
+template <typename T>
+__global__ void csr_sum_kernel(const T* __restrict__ v, const int64_t* __restrict__ perm,
+                               const int64_t* __restrict__ ptr, int64_t n, int64_t C, T* out) {
+  const int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (t >= n * C) return;
+  const int64_t row = t / C, c = t % C;
+  T acc = T(0);
+  for (int64_t o = ptr[row]; o < ptr[row + 1]; ++o) acc += v[perm[o] * C + c];
+  out[t] = acc;
+}
+
+inline unsigned blocks_for(int64_t n, int threads) { return (unsigned)((n + threads - 1) / threads); }
+
+}  // namespace
+
+template <typename T>
+cudaError_t fps(const T* points, const int64_t* lengths, const int64_t* counts, const int64_t* start,
+                int64_t B, int64_t N, int64_t n_out, T* mind, int64_t* idx, cudaStream_t stream) {
+  if (B == 0) return cudaSuccess;
+  fps_kernel<T><<<(unsigned)B, FPS_THREADS, 0, stream>>>(points, lengths, counts, start, N, n_out, mind, idx);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t ball_query(const T* query, const T* points, const int64_t* qlen, const int64_t* plen,
+                       int64_t B, int64_t M, int64_t N, double radius, int64_t K, bool nearest,
+                       bool pad_first, T* dist, int64_t* idx, cudaStream_t stream) {
+  if (B * M == 0) return cudaSuccess;
+  const T r2 = static_cast<T>(radius * radius);
+  ball_query_kernel<T><<<blocks_for(B * M, 128), 128, 0, stream>>>(query, points, qlen, plen, B, M, N, r2,
+                                                                   K, nearest, pad_first, dist, idx);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t knn(const T* query, const T* points, const int64_t* qlen, const int64_t* plen, int64_t B,
+                int64_t M, int64_t N, int64_t K, T* dist, int64_t* idx, cudaStream_t stream) {
+  if (B * M == 0) return cudaSuccess;
+  knn_kernel<T><<<blocks_for(B * M, 128), 128, 0, stream>>>(query, points, qlen, plen, B, M, N, K, dist, idx);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t gather(const T* features, const int64_t* idx, int64_t B, int64_t N, int64_t C, int64_t M,
+                   T* out, cudaStream_t stream) {
+  if (B * M * C == 0) return cudaSuccess;
+  gather_kernel<T><<<blocks_for(B * M * C, 256), 256, 0, stream>>>(features, idx, B, N, C, M, out);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t csr_sum(const T* values, const int64_t* perm, const int64_t* ptr, int64_t n, int64_t C,
+                    T* out, cudaStream_t stream) {
+  if (n * C == 0) return cudaSuccess;
+  csr_sum_kernel<T><<<blocks_for(n * C, 256), 256, 0, stream>>>(values, perm, ptr, n, C, out);
+  return cudaGetLastError();
+}
+
+#define DEPTH3D_INSTANTIATE(T)                                                                        \
+  template cudaError_t fps<T>(const T*, const int64_t*, const int64_t*, const int64_t*, int64_t,      \
+                              int64_t, int64_t, T*, int64_t*, cudaStream_t);                         \
+  template cudaError_t ball_query<T>(const T*, const T*, const int64_t*, const int64_t*, int64_t,     \
+                                     int64_t, int64_t, double, int64_t, bool, bool, T*, int64_t*,    \
+                                     cudaStream_t);                                                  \
+  template cudaError_t knn<T>(const T*, const T*, const int64_t*, const int64_t*, int64_t, int64_t,   \
+                              int64_t, int64_t, T*, int64_t*, cudaStream_t);                         \
+  template cudaError_t gather<T>(const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t, T*,    \
+                                 cudaStream_t);                                                      \
+  template cudaError_t csr_sum<T>(const T*, const int64_t*, const int64_t*, int64_t, int64_t, T*,     \
+                                  cudaStream_t);
+
+DEPTH3D_INSTANTIATE(float)
+DEPTH3D_INSTANTIATE(double)
+
+}  // namespace depth3d_cuda
