@@ -78,7 +78,7 @@ def main() -> int:
     print(f"## depth3d.ops vs peers, device={dev}\n")
     print(f"- machine: {machine}; {os.cpu_count()} CPUs visible, torch threads {torch.get_num_threads()}")
     print(f"- torch {torch.__version__}; peer: {peer}")
-    print(f"- command: `python {' '.join(sys.argv)}`; date {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC")
+    print(f"- command: `python {' '.join(sys.argv)}`; date {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"- median of {args.repeats} runs after one warm-up; ratio = peer ms / ours ms\n")
     rows = []
     g = torch.Generator().manual_seed(0)
@@ -148,7 +148,9 @@ def main() -> int:
               "CUDA indices == CPU kernel |")
         print("|---|---:|---:|---:|---:|---|")
         for name, a, b, _, ref, same in rows:
-            print(f"| {name} | {a:.3f} | {ref} | {b:.3f} | {b / a:.1f}x | {same} |")
+            peer_ms = f"{b:.3f}" if b == b else "-"
+            ratio = f"{b / a:.1f}x" if b == b else "-"
+            print(f"| {name} | {a:.3f} | {ref} | {peer_ms} | {ratio} | {same} |")
     return 0
 
 
