@@ -7,6 +7,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -26,6 +27,23 @@ void check_vec(const Tensor& t, const char* name, int64_t n, const Tensor& ref) 
   TORCH_CHECK(t.dim() == 1 && t.size(0) == n, name, " must have shape (", n, "), got ", t.sizes());
   TORCH_CHECK(t.device() == ref.device(), name, " is on ", t.device(), " but points are on ",
               ref.device());
+}
+
+// Dynamic scheduling over [0, n) in chunks taken from an atomic counter: one task per torch thread,
+// so a descheduled thread (shared machines) or a slow chunk (boundary queries) does not stall the
+// others. Falls back to a serial loop inside an outer parallel region (at::parallel_for runs inline).
+template <typename F>
+void dyn_for(int64_t n, int64_t chunk, const F& fn) {
+  if (n <= 0) return;
+  const int64_t tasks = std::min<int64_t>(at::get_num_threads(), (n + chunk - 1) / chunk);
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, tasks, 1, [&](int64_t, int64_t) {
+    for (;;) {
+      const int64_t s0 = next.fetch_add(chunk);
+      if (s0 >= n) break;
+      fn(s0, std::min(n, s0 + chunk));
+    }
+  });
 }
 
 // ------------------------------------------------------------------------------------------- FPS
@@ -104,7 +122,7 @@ Tensor fps_cpu(const Tensor& points_, const Tensor& lengths_, const Tensor& coun
     if (inner) {
       for (int64_t b = 0; b < B; ++b) one(b, true);
     } else {
-      at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { for (int64_t b = b0; b < b1; ++b) one(b, false); });
+      dyn_for(B, 1, [&](int64_t b0, int64_t b1) { for (int64_t b = b0; b < b1; ++b) one(b, false); });
     }
   });
   return out;
@@ -224,7 +242,7 @@ std::tuple<Tensor, Tensor> ball_query_cpu(const Tensor& query_, const Tensor& po
         }
       }
     });
-    at::parallel_for(0, B * M, 16, [&](int64_t r0, int64_t r1) {
+    dyn_for(B * M, 32, [&](int64_t r0, int64_t r1) {
       std::vector<std::pair<scalar_t, int64_t>> hits;
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t b = r / M, m = r % M;
@@ -347,7 +365,7 @@ std::tuple<Tensor, Tensor> knn_cpu(const Tensor& query_, const Tensor& points_, 
     at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) if (PL[b] > 0 && QL[b] > 0) grids[b].build(P + b * N * 3, PL[b], 0.0, per_cell);
     });
-    at::parallel_for(0, B * M, 16, [&](int64_t r0, int64_t r1) {
+    dyn_for(B * M, 32, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t b = r / M, m = r % M;
         if (m >= QL[b] || PL[b] == 0) continue;
