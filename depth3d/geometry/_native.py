@@ -45,10 +45,21 @@ def load(verbose: bool = False):
             _error = "disabled by DEPTH3D_NO_NATIVE"
             return None
         try:
+            import torch  # noqa: F401  (the extension links against libtorch)
             from torch.utils.cpp_extension import load as _load
 
             src = Path(__file__).resolve().parent / "csrc" / "geometry_cpu.cpp"
-            _module = _load(name="depth3d_geometry_cpu", sources=[str(src)], build_directory=str(_build_dir()),
+            build = _build_dir()
+            so = build / "depth3d_geometry_cpu.so"
+            if so.is_file() and so.stat().st_mtime >= src.stat().st_mtime:
+                # fast path: import the cached build without re-running ninja's up-to-date check
+                import importlib.util
+
+                spec = importlib.util.spec_from_file_location("depth3d_geometry_cpu", so)
+                _module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(_module)
+                return _module
+            _module = _load(name="depth3d_geometry_cpu", sources=[str(src)], build_directory=str(build),
                             extra_cflags=["-O3", "-fopenmp"], extra_ldflags=["-fopenmp"], verbose=verbose)
         except Exception as exc:  # compiler missing, headers missing ...
             _error = f"{type(exc).__name__}: {exc}"

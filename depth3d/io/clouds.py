@@ -263,11 +263,10 @@ def _read_pcd(path: Path) -> PointCloud:
             raise _fmt_error(path, f"truncated: header declares {n} points, found {len(rows)}")
         vals = [r.split() for r in rows[:n]]
         col = {}
-        for j, f in enumerate(fields):
-            if f in ("rgb", "rgba"):
-                col[f] = np.array([int(float(v[j])) if "." not in v[j] or float(v[j]).is_integer() else
-                                   np.float32(float(v[j])).view(np.uint32) for v in vals],
-                                  dtype=np.uint32).view(np.float32)
+        for j, (f, t) in enumerate(zip(fields, hdr["TYPE"])):
+            if f in ("rgb", "rgba"):  # packed 0x00RRGGBB: float bits (TYPE F) or an integer (TYPE U)
+                bits = [np.float32(float(v[j])).view(np.uint32) if t == "F" else int(float(v[j])) for v in vals]
+                col[f] = np.array(bits, dtype=np.uint32)
             else:
                 col[f] = np.array([float(v[j]) for v in vals])
     else:
@@ -276,7 +275,8 @@ def _read_pcd(path: Path) -> PointCloud:
     colors = None
     key = "rgb" if "rgb" in col else "rgba" if "rgba" in col else None
     if key:
-        packed = np.asarray(col[key], dtype=np.float32).view(np.uint32)
+        raw = np.asarray(col[key])
+        packed = raw.view(np.uint32) if raw.dtype == np.float32 else raw.astype(np.uint32)
         colors = np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=1).astype(np.float32) / 255
     normals = None
     if "normal_x" in col:

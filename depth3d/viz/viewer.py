@@ -94,7 +94,7 @@ def show(geometries: Sequence[Any], *, screenshot: str | Path | None = None, wid
         opt.point_size = point_size
         opt.background_color = np.asarray(background, dtype=np.float64)
         ctl = vis.get_view_control()
-        ctl.set_front(list(front) if front is not None else [0.0, -0.3, -1.0])
+        ctl.set_front(list(front) if front is not None else [0.0, 0.0, -1.0])
         ctl.set_up(list(up) if up is not None else [0.0, -1.0, 0.0])
         if zoom is not None:
             ctl.set_zoom(zoom)
@@ -159,7 +159,7 @@ class LiveViewer:
             self.vis.add_geometry(self.pcd)
             self.vis.add_geometry(self.boxes)
             ctl = self.vis.get_view_control()
-            ctl.set_front([0.0, -0.3, -1.0])
+            ctl.set_front([0.0, 0.0, -1.0])
             ctl.set_up([0.0, -1.0, 0.0])
             self._added = True
         else:
