@@ -99,15 +99,15 @@ def _pcd_bytes(c: PointCloud, binary: bool) -> bytes:
     if c.colors is not None:
         col = np.clip(np.rint(np.asarray(c.colors, np.float64) * 255), 0, 255).astype(np.uint32)
         packed = (col[:, 0] << 16) | (col[:, 1] << 8) | col[:, 2]
-        cols.append(("rgb", "F", 4))
-        data.append(packed.astype(np.uint32).view(np.float32))
+        cols.append(("rgb", "U", 4))  # packed 0x00RRGGBB as an unsigned integer, like Open3D writes it
+        data.append(packed.astype(np.uint32))
     n_pts = len(pts)
     header = (f"# .PCD v0.7 - Point Cloud Data file format\nVERSION 0.7\n"
               f"FIELDS {' '.join(c_[0] for c_ in cols)}\nSIZE {' '.join('4' for _ in cols)}\n"
               f"TYPE {' '.join(c_[1] for c_ in cols)}\nCOUNT {' '.join('1' for _ in cols)}\n"
               f"WIDTH {n_pts}\nHEIGHT 1\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS {n_pts}\n"
               f"DATA {'binary' if binary else 'ascii'}\n").encode("ascii")
-    rec = np.empty(n_pts, dtype=[(name, "<f4") for name, _, _ in cols])
+    rec = np.empty(n_pts, dtype=[(name, "<u4" if t == "U" else "<f4") for name, t, _ in cols])
     for (name, _, _), col in zip(cols, data):
         rec[name] = col
     if binary:
@@ -116,7 +116,7 @@ def _pcd_bytes(c: PointCloud, binary: bool) -> bytes:
     for row in rec:
         vals = []
         for (name, _, _), v in zip(cols, row):
-            vals.append(str(int(np.float32(v).view(np.uint32))) if name == "rgb" else "%.9g" % v)
+            vals.append(str(int(v)) if name == "rgb" else "%.9g" % v)
         lines.append(" ".join(vals))
     return header + ("\n".join(lines) + ("\n" if lines else "")).encode("ascii")
 
