@@ -115,6 +115,13 @@ def _depth_to_points_torch(depth, intr, depth_scale, min_depth, max_depth, organ
 
     if depth.dtype not in (torch.uint16, torch.int32, torch.float32, torch.float64, torch.int16):
         raise ValueError(f"depth dtype must be uint16, int32, float32 or float64, got {depth.dtype}")
+    if depth.device.type == "cpu" and not organized and depth.dtype != torch.int16:
+        native = _native.load()
+        if native is not None:  # zero-copy into the fused kernel; same arithmetic as below
+            pts, idx = native.backproject_depth(depth.contiguous(), torch.from_numpy(_rays32(intr)),
+                                                float(depth_scale), float(min_depth), float(max_depth),
+                                                bool(return_index))
+            return (pts, idx) if return_index else pts
     rays = _rays_torch(intr, depth.device)
     z = depth.to(torch.float32) * torch.tensor(depth_scale, dtype=torch.float32, device=depth.device)
     valid = (z > min_depth) & (z < max_depth)
