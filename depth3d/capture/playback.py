@@ -474,3 +474,15 @@ def open_recording(rest: str, **options: Any) -> RecordingSource:
     """Source for a librealsense recording ``rest`` (a ``.db3`` or ``.bag`` path); options go to
     :class:`RecordingSource` (``timeout``, ``infrared``, ``cache_dir``)."""
     return RecordingSource(rest, **options)
+
+
+def describe_recording(path: str | Path) -> dict[str, Any]:
+    """What a recording holds (for ``depth3d info``): device, streams, sizes, frame counts, duration."""
+    with RecordingSource(path) as src:
+        d = {"kind": "librealsense recording", **src.info}
+    d.pop("path", None)
+    if src.depth_intrinsics is not None:
+        d["depth_intrinsics"] = src.depth_intrinsics.to_dict()
+    if src.color_intrinsics is not None:
+        d["color_intrinsics"] = src.color_intrinsics.to_dict()
+    return d
