@@ -3,18 +3,18 @@
 Pixel convention (OpenCV, librealsense, Open3D alike): pixel (u, v) = (column, row); the centre of the
 top-left pixel is (0, 0). Camera frame: x right, y down, z forward, metres.
 
-Distortion models (``model``):
+Distortion models (``model``); each maps ideal (undistorted) normalised coordinates ``(x, y) = (X/Z, Y/Z)``
+to distorted ones, so projection is closed form and back-projection solves the polynomial by Newton's
+method in float64 (to ~1e-15; librealsense runs 10 fixed-point iterations in float32):
 
 * ``"none"``: ideal pinhole.
-* ``"brown_conrady"``: OpenCV's ``(k1, k2, p1, p2, k3)``. The coefficients map *undistorted* normalised
-  coordinates to *distorted* ones (forward model), so projection is direct and back-projection solves it
-  (Newton iterations, float64).
-* ``"inverse_brown_conrady"``: librealsense's ``RS2_DISTORTION_INVERSE_BROWN_CONRADY``, the same polynomial
-  applied the other way: it maps *distorted* (observed) normalised coordinates to *undistorted* ones, so
-  back-projection is direct and projection solves it.
-
-librealsense's ``modified_brown_conrady`` is accepted as ``brown_conrady`` with the radial factor
-applied before the tangential terms, which is the same formula as OpenCV's.
+* ``"brown_conrady"``: OpenCV's ``(k1, k2, p1, p2, k3)``:
+  ``xd = x*radial + 2*p1*x*y + p2*(r2 + 2*x^2)``, ``yd = y*radial + p1*(r2 + 2*y^2) + 2*p2*x*y`` with
+  ``radial = 1 + k1*r2 + k2*r2^2 + k3*r2^3``, ``r2 = x^2 + y^2`` (librealsense's ``brown_conrady`` too).
+* ``"inverse_brown_conrady"``: librealsense's ``RS2_DISTORTION_INVERSE_BROWN_CONRADY`` as librealsense 2.5x
+  computes it (``rs2_project_point_to_pixel`` / ``rs2_deproject_pixel_to_point``): the tangential terms act
+  on the radially distorted point ``(x', y') = (x, y) * radial`` while ``r2`` stays the ideal one. Its
+  ``RS2_DISTORTION_MODIFIED_BROWN_CONRADY`` uses the same projection and is read as this model.
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ MODELS = ("none", "brown_conrady", "inverse_brown_conrady")
 _RS_NAMES = {
     "none": "none",
     "brown_conrady": "brown_conrady",
-    "modified_brown_conrady": "brown_conrady",
+    "modified_brown_conrady": "inverse_brown_conrady",
     "inverse_brown_conrady": "inverse_brown_conrady",
 }
 
 
 def _poly(coeffs: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Apply the Brown-Conrady polynomial ``(k1, k2, p1, p2, k3)`` to normalised coordinates."""
+    """OpenCV's Brown-Conrady ``(k1, k2, p1, p2, k3)``: ideal -> distorted normalised coordinates."""
     k1, k2, p1, p2, k3 = coeffs
     r2 = x * x + y * y
     radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
@@ -46,31 +46,40 @@ def _poly(coeffs: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray,
     return xo, yo
 
 
-def _poly_inverse(coeffs: np.ndarray, xt: np.ndarray, yt: np.ndarray, iterations: int = 20,
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Solve ``_poly(coeffs, x, y) == (xt, yt)`` for (x, y) by Newton's method in float64."""
+def _poly_rs(coeffs: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """librealsense's (modified/inverse) Brown-Conrady: tangential terms on the radially distorted point."""
     k1, k2, p1, p2, k3 = coeffs
+    r2 = x * x + y * y
+    radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    xr, yr = x * radial, y * radial
+    return (xr + 2.0 * p1 * xr * yr + p2 * (r2 + 2.0 * xr * xr),
+            yr + 2.0 * p2 * xr * yr + p1 * (r2 + 2.0 * yr * yr))
+
+
+def _newton_inverse(f, xt: np.ndarray, yt: np.ndarray, iterations: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Solve ``f(x, y) == (xt, yt)`` element-wise by Newton's method (central-difference Jacobian), float64.
+
+    The residual is evaluated exactly, so the Jacobian's approximation only affects the speed of
+    convergence, not the solution."""
     xt = np.asarray(xt, dtype=np.float64)
     yt = np.asarray(yt, dtype=np.float64)
     x, y = xt.copy(), yt.copy()
+    h = 1e-7
     for _ in range(iterations):
-        r2 = x * x + y * y
-        radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        dradial = k1 + r2 * (2.0 * k2 + 3.0 * k3 * r2)  # d radial / d r2
-        fx = x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x) - xt
-        fy = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y - yt
-        jxx = radial + 2.0 * x * x * dradial + 2.0 * p1 * y + 6.0 * p2 * x
-        jxy = 2.0 * x * y * dradial + 2.0 * p1 * x + 2.0 * p2 * y
-        jyx = 2.0 * x * y * dradial + 2.0 * p1 * x + 2.0 * p2 * y
-        jyy = radial + 2.0 * y * y * dradial + 6.0 * p1 * y + 2.0 * p2 * x
+        fx, fy = f(x, y)
+        rx, ry = fx - xt, fy - yt
+        if max(float(np.max(np.abs(rx), initial=0.0)), float(np.max(np.abs(ry), initial=0.0))) < 1e-15:
+            break
+        ax, ay = f(x + h, y)
+        bx, by = f(x - h, y)
+        jxx, jyx = (ax - bx) / (2 * h), (ay - by) / (2 * h)
+        ax, ay = f(x, y + h)
+        bx, by = f(x, y - h)
+        jxy, jyy = (ax - bx) / (2 * h), (ay - by) / (2 * h)
         det = jxx * jyy - jxy * jyx
         det = np.where(np.abs(det) < 1e-12, 1e-12, det)
-        dx = (fx * jyy - fy * jxy) / det
-        dy = (fy * jxx - fx * jyx) / det
-        x = x - dx
-        y = y - dy
-        if max(float(np.max(np.abs(dx), initial=0.0)), float(np.max(np.abs(dy), initial=0.0))) < 1e-15:
-            break
+        x = x - (rx * jyy - ry * jxy) / det
+        y = y - (ry * jxx - rx * jyx) / det
     return x, y
 
 
@@ -153,8 +162,8 @@ class Intrinsics:
     def to_opencv(self) -> tuple[np.ndarray, np.ndarray]:
         """(K (3, 3) float64, dist (5,) float64) for OpenCV. Only valid for ``none``/``brown_conrady``."""
         if self.model == "inverse_brown_conrady" and self.distorted:
-            raise ValueError("inverse Brown-Conrady distortion has no OpenCV equivalent; "
-                             "use undistort_points()/ray maps instead")
+            raise ValueError("librealsense's inverse Brown-Conrady distortion has no exact OpenCV equivalent; "
+                             "use Intrinsics.pixel_to_normalized()/ray_map() instead")
         return self.K, np.array(self.coeffs, dtype=np.float64)
 
     @classmethod
@@ -260,18 +269,18 @@ class Intrinsics:
         y = (np.asarray(v, dtype=np.float64) - self.cy) / self.fy
         if not self.distorted:
             return x, y
+        return _newton_inverse(self._forward, x, y)
+
+    def _forward(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c = np.asarray(self.coeffs)
-        if self.model == "inverse_brown_conrady":
-            return _poly(c, x, y)
-        return _poly_inverse(c, x, y)
+        return _poly_rs(c, x, y) if self.model == "inverse_brown_conrady" else _poly(c, x, y)
 
     def normalized_to_pixel(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pixel coordinates (u, v), float64, of undistorted normalised coordinates (x/z, y/z)."""
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         if self.distorted:
-            c = np.asarray(self.coeffs)
-            x, y = _poly_inverse(c, x, y) if self.model == "inverse_brown_conrady" else _poly(c, x, y)
+            x, y = self._forward(x, y)
         return x * self.fx + self.cx, y * self.fy + self.cy
 
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
