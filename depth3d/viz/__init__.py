@@ -1,1 +1,1 @@
-"""depth3d.viz"""
+"""Visualisation: the Open3D viewer (windows and off-screen screenshots) and 3D box drawing."""

@@ -1,0 +1,79 @@
+"""Small timing helpers shared by the benchmarks: interleaved repeats, medians, machine description."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import time
+from typing import Callable
+
+
+def machine() -> str:
+    """One line describing this machine (CPU model, cores, memory, torch threads)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(next(ln for ln in open("/proc/meminfo") if ln.startswith("MemTotal")).split()[1])
+        mem = f", {kb / 2**20:.0f} GiB"
+    except (OSError, StopIteration):
+        pass
+    try:
+        import torch
+
+        threads = f", torch {torch.__version__} with {torch.get_num_threads()} threads"
+    except ImportError:
+        threads = ""
+    return f"{cpu}, {os.cpu_count()} cores{mem}{threads}"
+
+
+def gpu_name() -> str | None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return None
+
+
+def today() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def git_rev() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def interleaved(funcs: dict[str, Callable[[], object]], repeats: int = 30, warmup: int = 3,
+                sync: Callable[[], None] | None = None) -> dict[str, float]:
+    """Median seconds per call of each function, timed in interleaved rounds so that load from other
+    processes hits every contender alike."""
+    for f in funcs.values():
+        for _ in range(warmup):
+            f()
+    times: dict[str, list[float]] = {k: [] for k in funcs}
+    for _ in range(repeats):
+        for name, f in funcs.items():
+            if sync:
+                sync()
+            t = time.perf_counter()
+            f()
+            if sync:
+                sync()
+            times[name].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}

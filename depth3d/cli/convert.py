@@ -1,0 +1,99 @@
+"""``depth3d convert``: depth / RGB-D / cloud files -> clouds or voxels."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from depth3d.cli import CLIError
+
+CLOUD_OUT = (".ply", ".pcd", ".npz")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="depth/RGB-D/cloud -> cloud or voxels",
+                       description="Convert a 16-bit depth PNG (with --intrinsics, optionally --color), a cloud "
+                       "(.ply/.pcd/.npz) or a SUN RGB-D depth .mat into a cloud (.ply/.pcd/.npz), optionally "
+                       "voxel down-sampled, or into an occupancy voxel grid (--voxels: .npz with sparse "
+                       "coordinates, or .ply as an Open3D VoxelGrid).")
+    p.add_argument("input", help="depth PNG, cloud file, or SUN RGB-D depth .mat")
+    p.add_argument("-o", "--output", required=True, help="output file (.ply/.pcd/.npz)")
+    p.add_argument("--intrinsics", help="intrinsics JSON/YAML of the depth image (default: intrinsics.json "
+                   "beside it)")
+    p.add_argument("--color", help="colour image registered to the depth image")
+    p.add_argument("--depth-scale", type=float, default=0.001, help="metres per depth unit (default 0.001)")
+    p.add_argument("--min-depth", type=float, default=0.0, help="metres")
+    p.add_argument("--max-depth", type=float, default=float("inf"), help="metres")
+    p.add_argument("--voxel", type=float, metavar="SIZE", help="voxel down-sample with this edge (metres)")
+    p.add_argument("--voxels", action="store_true", help="write an occupancy voxel grid (needs --voxel)")
+    p.add_argument("--normals", type=float, metavar="RADIUS", help="estimate normals within RADIUS metres")
+    p.set_defaults(func=run)
+
+
+def load_any_cloud(args: argparse.Namespace):
+    from depth3d.core.cloud import PointCloud
+    from depth3d.geometry import rgbd_to_cloud
+    from depth3d.io.clouds import read_cloud
+
+    src = Path(args.input)
+    suffix = src.suffix.lower()
+    if suffix == ".png":
+        from depth3d.cli._common import load_rgbd
+
+        frame = load_rgbd(src, args.intrinsics, args.color, args.depth_scale)
+        return rgbd_to_cloud(frame, min_depth=args.min_depth, max_depth=args.max_depth)
+    if suffix in CLOUD_OUT:
+        return read_cloud(src)
+    if suffix == ".mat":
+        import scipy.io
+
+        if not src.is_file():
+            raise FileNotFoundError(f"{src} does not exist")
+        mat = scipy.io.loadmat(str(src))
+        if "instance" not in mat:
+            raise CLIError(f"{src}: expected a SUN RGB-D depth .mat with variable 'instance' (N x 6)")
+        inst = mat["instance"].astype("float32")
+        return PointCloud(inst[:, :3].copy(), inst[:, 3:6].copy())
+    raise CLIError(f"{src}: unsupported input {suffix!r}; expected a depth .png, .ply/.pcd/.npz or .mat", code=2)
+
+
+def run(args: argparse.Namespace) -> int:
+    from depth3d.geometry import estimate_normals, voxel_downsample, voxelize
+    from depth3d.io.clouds import write_cloud
+
+    out = Path(args.output)
+    if args.voxels and not args.voxel:
+        raise CLIError("--voxels needs --voxel SIZE", code=2)
+    cloud = load_any_cloud(args)
+    n_in = len(cloud)
+    if args.voxels:
+        grid = voxelize(cloud, args.voxel)
+        if out.suffix.lower() == ".npz":
+            import numpy as np
+
+            from depth3d.io.atomic import atomic_write
+
+            with atomic_write(out) as f:
+                np.savez(f, coords=grid.coords, counts=grid.counts, voxel_size=grid.voxel_size, origin=grid.origin,
+                         colors=grid.colors if grid.colors is not None else np.zeros((0, 3), np.float32))
+        elif out.suffix.lower() == ".ply":
+            import open3d as o3d
+
+            from depth3d.io.atomic import atomic_path
+
+            with atomic_path(out) as tmp:
+                if not o3d.io.write_voxel_grid(str(tmp), grid.to_open3d()):
+                    raise CLIError(f"{out}: Open3D could not write the voxel grid")
+        else:
+            raise CLIError(f"{out}: voxel grids are written as .npz or .ply", code=2)
+        print(f"{args.input}: {n_in} points -> {len(grid.coords)} occupied voxels of {args.voxel} m -> {out}")
+        return 0
+    if out.suffix.lower() not in CLOUD_OUT:
+        raise CLIError(f"{out}: unsupported output {out.suffix!r}; expected one of {CLOUD_OUT}", code=2)
+    if args.voxel:
+        cloud = voxel_downsample(cloud, args.voxel)
+    if args.normals:
+        cloud = estimate_normals(cloud, radius=args.normals)
+    write_cloud(out, cloud)
+    print(f"{args.input}: {n_in} points -> {len(cloud)} points -> {out}")
+    return 0

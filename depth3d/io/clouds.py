@@ -1,0 +1,284 @@
+"""Point cloud files: PLY (binary/ASCII), PCD (binary/ASCII; compressed through Open3D), NPZ.
+
+All writes are atomic. Readers check the header against the file size, so a truncated file is an error
+naming the file and how many bytes were expected, never a silently short cloud.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from depth3d.core.cloud import PointCloud
+from depth3d.io.atomic import atomic_write
+
+_PLY_TYPES = {
+    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2", "ushort": "u2",
+    "uint16": "u2", "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4", "float": "f4", "float32": "f4",
+    "double": "f8", "float64": "f8",
+}
+SUFFIXES = (".ply", ".pcd", ".npz")
+
+
+def _fmt_error(path: Path, what: str) -> ValueError:
+    return ValueError(f"{path}: {what}")
+
+
+def write_cloud(path: str | Path, cloud: PointCloud, *, binary: bool = True) -> None:
+    """Write a cloud to ``.ply``, ``.pcd`` or ``.npz`` (by suffix), atomically.
+
+    Points are stored as float32 x, y, z (metres), colours as uint8 red, green, blue (PLY) / packed rgb
+    (PCD) / float32 0..1 (NPZ), normals as float32 nx, ny, nz.
+    """
+    path = Path(path)
+    c = cloud.to_numpy()
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        arrays = {"points": np.asarray(c.points, np.float32)}
+        if c.colors is not None:
+            arrays["colors"] = np.asarray(c.colors, np.float32)
+        if c.normals is not None:
+            arrays["normals"] = np.asarray(c.normals, np.float32)
+        with atomic_write(path) as f:
+            np.savez(f, **arrays)
+    elif suffix == ".ply":
+        with atomic_write(path) as f:
+            f.write(_ply_bytes(c, binary))
+    elif suffix == ".pcd":
+        with atomic_write(path) as f:
+            f.write(_pcd_bytes(c, binary))
+    else:
+        raise ValueError(f"{path}: unsupported cloud format {suffix!r}; expected one of {SUFFIXES}")
+
+
+def _structured(c: PointCloud) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
+    if c.normals is not None:
+        fields += [("nx", "<f4"), ("ny", "<f4"), ("nz", "<f4")]
+    if c.colors is not None:
+        fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    arr = np.empty(len(c), dtype=fields)
+    pts = np.asarray(c.points, np.float32)
+    arr["x"], arr["y"], arr["z"] = pts[:, 0], pts[:, 1], pts[:, 2]
+    if c.normals is not None:
+        n = np.asarray(c.normals, np.float32)
+        arr["nx"], arr["ny"], arr["nz"] = n[:, 0], n[:, 1], n[:, 2]
+    if c.colors is not None:
+        col = np.clip(np.rint(np.asarray(c.colors, np.float64) * 255), 0, 255).astype(np.uint8)
+        arr["red"], arr["green"], arr["blue"] = col[:, 0], col[:, 1], col[:, 2]
+    return arr, fields
+
+
+def _ply_bytes(c: PointCloud, binary: bool) -> bytes:
+    arr, fields = _structured(c)
+    names = {"<f4": "float", "u1": "uchar"}
+    header = ["ply", f"format {'binary_little_endian' if binary else 'ascii'} 1.0", "comment depth3d",
+              f"element vertex {len(arr)}"]
+    header += [f"property {names[t]} {n}" for n, t in fields]
+    header.append("end_header")
+    head = ("\n".join(header) + "\n").encode("ascii")
+    if binary:
+        return head + arr.tobytes()
+    buf = io.StringIO()
+    fmt = " ".join("%.9g" if t == "<f4" else "%d" for _, t in fields)
+    for row in arr:
+        buf.write(fmt % tuple(row) + "\n")
+    return head + buf.getvalue().encode("ascii")
+
+
+def _pcd_bytes(c: PointCloud, binary: bool) -> bytes:
+    pts = np.asarray(c.points, np.float32)
+    cols = [("x", "F", 4), ("y", "F", 4), ("z", "F", 4)]
+    data = [pts[:, 0], pts[:, 1], pts[:, 2]]
+    if c.normals is not None:
+        n = np.asarray(c.normals, np.float32)
+        cols += [("normal_x", "F", 4), ("normal_y", "F", 4), ("normal_z", "F", 4)]
+        data += [n[:, 0], n[:, 1], n[:, 2]]
+    if c.colors is not None:
+        col = np.clip(np.rint(np.asarray(c.colors, np.float64) * 255), 0, 255).astype(np.uint32)
+        packed = (col[:, 0] << 16) | (col[:, 1] << 8) | col[:, 2]
+        cols.append(("rgb", "U", 4))  # packed 0x00RRGGBB as an unsigned integer, like Open3D writes it
+        data.append(packed.astype(np.uint32))
+    n_pts = len(pts)
+    header = (f"# .PCD v0.7 - Point Cloud Data file format\nVERSION 0.7\n"
+              f"FIELDS {' '.join(c_[0] for c_ in cols)}\nSIZE {' '.join('4' for _ in cols)}\n"
+              f"TYPE {' '.join(c_[1] for c_ in cols)}\nCOUNT {' '.join('1' for _ in cols)}\n"
+              f"WIDTH {n_pts}\nHEIGHT 1\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS {n_pts}\n"
+              f"DATA {'binary' if binary else 'ascii'}\n").encode("ascii")
+    rec = np.empty(n_pts, dtype=[(name, "<u4" if t == "U" else "<f4") for name, t, _ in cols])
+    for (name, _, _), col in zip(cols, data):
+        rec[name] = col
+    if binary:
+        return header + rec.tobytes()
+    lines = []
+    for row in rec:
+        vals = []
+        for (name, _, _), v in zip(cols, row):
+            vals.append(str(int(v)) if name == "rgb" else "%.9g" % v)
+        lines.append(" ".join(vals))
+    return header + ("\n".join(lines) + ("\n" if lines else "")).encode("ascii")
+
+
+def read_cloud(path: str | Path) -> PointCloud:
+    """Read a ``.ply``, ``.pcd`` or ``.npz`` cloud. Colours come back as float32 0..1.
+
+    Raises FileNotFoundError for a missing file and ValueError (naming the file) for an unknown format, a
+    malformed header or a truncated body.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"cloud file {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        try:
+            with np.load(path) as z:
+                if "points" not in z:
+                    raise _fmt_error(path, f"NPZ cloud must hold an array 'points' (N, 3); found {list(z.keys())}")
+                return PointCloud(z["points"].astype(np.float32), z["colors"] if "colors" in z else None,
+                                  z["normals"] if "normals" in z else None)
+        except (OSError, EOFError, ValueError) as exc:
+            if isinstance(exc, ValueError) and str(path) in str(exc):
+                raise
+            raise _fmt_error(path, f"not a readable NPZ archive ({exc})") from None
+    if suffix == ".ply":
+        return _read_ply(path)
+    if suffix == ".pcd":
+        return _read_pcd(path)
+    raise ValueError(f"{path}: unsupported cloud format {suffix!r}; expected one of {SUFFIXES}")
+
+
+def _read_header(path: Path, data: bytes, end_marker: bytes) -> tuple[list[str], int]:
+    end = data.find(end_marker)
+    if end < 0:
+        raise _fmt_error(path, f"no '{end_marker.decode().strip()}' line: not a valid header or truncated")
+    stop = data.find(b"\n", end) + 1 if end_marker != b"\nDATA " else data.find(b"\n", end + 1) + 1
+    if stop <= 0:
+        raise _fmt_error(path, "header is truncated")
+    return data[:stop].decode("ascii", errors="replace").splitlines(), stop
+
+
+def _read_ply(path: Path) -> PointCloud:
+    data = path.read_bytes()
+    if not data.startswith(b"ply"):
+        raise _fmt_error(path, "not a PLY file (missing 'ply' magic)")
+    lines, body_start = _read_header(path, data, b"end_header")
+    fmt = None
+    elements: list[tuple[str, int, list[tuple[str, str]]]] = []
+    for line in lines:
+        tok = line.split()
+        if not tok:
+            continue
+        if tok[0] == "format":
+            fmt = tok[1]
+        elif tok[0] == "element":
+            elements.append((tok[1], int(tok[2]), []))
+        elif tok[0] == "property":
+            if not elements:
+                raise _fmt_error(path, "property before any element")
+            if tok[1] == "list":
+                elements[-1][2].append((tok[-1], "list:" + tok[2] + ":" + tok[3]))
+            else:
+                if tok[1] not in _PLY_TYPES:
+                    raise _fmt_error(path, f"unknown PLY property type {tok[1]!r}")
+                elements[-1][2].append((tok[2], _PLY_TYPES[tok[1]]))
+    if fmt not in ("binary_little_endian", "binary_big_endian", "ascii"):
+        raise _fmt_error(path, f"unsupported PLY format {fmt!r}")
+    if not elements or elements[0][0] != "vertex":
+        raise _fmt_error(path, "first PLY element must be 'vertex'")
+    name, count, props = elements[0]
+    if any(t.startswith("list") for _, t in props):
+        raise _fmt_error(path, "list properties on vertices are not supported")
+    if fmt == "ascii":
+        text = data[body_start:].decode("ascii", errors="replace").split("\n")
+        rows = [r for r in text[:count] if r.strip()]
+        if len(rows) < count:
+            raise _fmt_error(path, f"truncated: header declares {count} vertices, found {len(rows)}")
+        vals = np.array([r.split()[:len(props)] for r in rows], dtype=np.float64)
+        arr = {n: vals[:, j] for j, (n, _) in enumerate(props)}
+    else:
+        endian = "<" if fmt == "binary_little_endian" else ">"
+        dt = np.dtype([(n, endian + t) for n, t in props])
+        need = body_start + dt.itemsize * count
+        if len(data) < need:
+            raise _fmt_error(path, f"truncated: header declares {count} vertices ({need} bytes expected), "
+                                   f"file has {len(data)} bytes")
+        rec = np.frombuffer(data, dtype=dt, count=count, offset=body_start)
+        arr = {n: rec[n] for n, _ in props}
+    for key in ("x", "y", "z"):
+        if key not in arr:
+            raise _fmt_error(path, f"vertex has no '{key}' property")
+    pts = np.stack([arr["x"], arr["y"], arr["z"]], axis=1).astype(np.float32)
+    cols = None
+    for r, g, b in (("red", "green", "blue"), ("r", "g", "b")):
+        if r in arr:
+            cols = np.stack([arr[r], arr[g], arr[b]], axis=1).astype(np.float32)
+            if np.issubdtype(np.asarray(arr[r]).dtype, np.integer) or cols.max(initial=0) > 1.0:
+                cols = cols / 255.0
+            break
+    nrm = None
+    if "nx" in arr:
+        nrm = np.stack([arr["nx"], arr["ny"], arr["nz"]], axis=1).astype(np.float32)
+    return PointCloud(pts, cols, nrm)
+
+
+def _read_pcd(path: Path) -> PointCloud:
+    data = path.read_bytes()
+    lines, body_start = _read_header(path, data, b"\nDATA ")
+    hdr = {}
+    for line in lines:
+        tok = line.split()
+        if tok and not tok[0].startswith("#"):
+            hdr[tok[0].upper()] = tok[1:]
+    for key in ("FIELDS", "SIZE", "TYPE", "POINTS", "DATA"):
+        if key not in hdr:
+            raise _fmt_error(path, f"PCD header misses {key}")
+    mode = hdr["DATA"][0]
+    if mode == "binary_compressed":
+        import open3d as o3d
+
+        pcd = o3d.t.io.read_point_cloud(str(path))
+        if pcd.is_empty():
+            raise _fmt_error(path, "compressed PCD could not be read (truncated or corrupt)")
+        return PointCloud.from_open3d(pcd)
+    fields = hdr["FIELDS"]
+    counts = [int(c) for c in hdr.get("COUNT", ["1"] * len(fields))]
+    if any(c != 1 for c in counts):
+        raise _fmt_error(path, "PCD fields with COUNT > 1 are not supported")
+    n = int(hdr["POINTS"][0])
+    kinds = {("F", "4"): "f4", ("F", "8"): "f8", ("U", "1"): "u1", ("U", "2"): "u2", ("U", "4"): "u4",
+             ("I", "1"): "i1", ("I", "2"): "i2", ("I", "4"): "i4"}
+    dt = np.dtype([(f, "<" + kinds[(t, s)]) for f, t, s in zip(fields, hdr["TYPE"], hdr["SIZE"])])
+    if mode == "binary":
+        need = body_start + dt.itemsize * n
+        if len(data) < need:
+            raise _fmt_error(path, f"truncated: header declares {n} points ({need} bytes expected), "
+                                   f"file has {len(data)} bytes")
+        rec = np.frombuffer(data, dtype=dt, count=n, offset=body_start)
+        col = {f: rec[f] for f in fields}
+    elif mode == "ascii":
+        rows = [r for r in data[body_start:].decode("ascii", errors="replace").split("\n") if r.strip()]
+        if len(rows) < n:
+            raise _fmt_error(path, f"truncated: header declares {n} points, found {len(rows)}")
+        vals = [r.split() for r in rows[:n]]
+        col = {}
+        for j, (f, t) in enumerate(zip(fields, hdr["TYPE"])):
+            if f in ("rgb", "rgba"):  # packed 0x00RRGGBB: float bits (TYPE F) or an integer (TYPE U)
+                bits = [np.float32(float(v[j])).view(np.uint32) if t == "F" else int(float(v[j])) for v in vals]
+                col[f] = np.array(bits, dtype=np.uint32)
+            else:
+                col[f] = np.array([float(v[j]) for v in vals])
+    else:
+        raise _fmt_error(path, f"unsupported PCD DATA mode {mode!r}")
+    pts = np.stack([col["x"], col["y"], col["z"]], axis=1).astype(np.float32)
+    colors = None
+    key = "rgb" if "rgb" in col else "rgba" if "rgba" in col else None
+    if key:
+        raw = np.asarray(col[key])
+        packed = raw.view(np.uint32) if raw.dtype == np.float32 else raw.astype(np.uint32)
+        colors = np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=1).astype(np.float32) / 255
+    normals = None
+    if "normal_x" in col:
+        normals = np.stack([col["normal_x"], col["normal_y"], col["normal_z"]], axis=1).astype(np.float32)
+    return PointCloud(pts, colors, normals)

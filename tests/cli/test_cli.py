@@ -1,0 +1,66 @@
+import json
+
+import numpy as np
+import pytest
+
+from depth3d.cli import build_parser
+
+
+def verbs():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    return sorted(sub.choices)
+
+
+def test_every_verb_has_help(run_cli):
+    names = verbs()
+    assert {"view", "convert", "info", "demo"} <= set(names)
+    for name in names:
+        proc = run_cli(name, "--help")
+        assert proc.returncode == 0 and "usage: depth3d " + name in proc.stdout, (name, proc.stderr)
+    assert run_cli().returncode == 2
+    assert run_cli("nonsense").returncode == 2
+
+
+def test_convert_depth_to_cloud_and_voxels(tmp_path, run_cli, repo_root):
+    sample = repo_root / "data" / "sample_rgbd"
+    out = tmp_path / "c.ply"
+    proc = run_cli("convert", sample / "depth.png", "--color", sample / "color.jpg", "-o", out, "--voxel", "0.05")
+    assert proc.returncode == 0, proc.stderr
+    from depth3d.io import read_cloud
+
+    c = read_cloud(out)
+    assert 1000 < len(c) < 280358 and c.colors is not None
+    proc = run_cli("convert", sample / "depth.png", "-o", tmp_path / "v.npz", "--voxel", "0.1", "--voxels")
+    assert proc.returncode == 0, proc.stderr
+    with np.load(tmp_path / "v.npz") as z:
+        assert z["coords"].shape[1] == 3 and float(z["voxel_size"]) == pytest.approx(0.1)
+    proc = run_cli("convert", sample / "depth.png", "-o", tmp_path / "v.ply", "--voxel", "0.1", "--voxels")
+    assert proc.returncode == 0, proc.stderr
+    info = run_cli("info", "--json", out, sample / "depth.png")
+    d = json.loads(info.stdout)
+    assert d[str(out)]["points"] == len(c)
+    assert d[str(sample / "depth.png")]["kind"].startswith("depth image")
+
+
+def test_convert_errors(tmp_path, run_cli, repo_root):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "d8.png"), np.zeros((48, 64), np.uint8))
+    (tmp_path / "intrinsics.json").write_text(json.dumps({"width": 64, "height": 48, "fx": 50}))
+    proc = run_cli("convert", tmp_path / "d8.png", "-o", tmp_path / "o.ply")
+    assert proc.returncode == 1 and "d8.png: expected a 16-bit depth PNG" in proc.stderr
+    cv2.imwrite(str(tmp_path / "d16.png"), np.ones((48, 64), np.uint16))
+    proc = run_cli("convert", tmp_path / "d16.png", "-o", tmp_path / "o.ply")
+    assert proc.returncode == 1 and "intrinsics.json" in proc.stderr and "missing key" in proc.stderr
+    proc = run_cli("convert", tmp_path / "nothere.ply", "-o", tmp_path / "o.ply")
+    assert proc.returncode == 1 and "nothere.ply" in proc.stderr
+    proc = run_cli("convert", repo_root / "data" / "sample_rgbd" / "depth.png", "-o", tmp_path / "o.xyz")
+    assert proc.returncode == 2 and "o.xyz" in proc.stderr
+
+
+def test_demo_runs(tmp_path, run_cli):
+    proc = run_cli("demo", "-o", tmp_path / "demo")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "demo" / "sample_cloud.ply").stat().st_size > 10000
+    assert (tmp_path / "demo" / "sample_view.png").stat().st_size > 10000
