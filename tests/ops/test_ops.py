@@ -338,3 +338,14 @@ def test_cuda_matches_cpu():
     q = torch.rand(2, 6, 3, dtype=torch.float64, device="cuda", requires_grad=True)
     pp = torch.rand(2, 25, 3, dtype=torch.float64, device="cuda", requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: ops.knn(a, b, 5)[0], (q, pp))
+
+
+def test_arch_list_comes_from_installed_torch(monkeypatch):
+    from depth3d.ops import build
+    monkeypatch.delenv("TORCH_CUDA_ARCH_LIST", raising=False)
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(torch.cuda, "get_arch_list", lambda: ["sm_75", "sm_90", "sm_120", "compute_90"])
+    assert build._arch_list() == "7.5;9.0;12.0"
+    monkeypatch.setenv("TORCH_CUDA_ARCH_LIST", "8.0")
+    assert build._arch_list() == "8.0"
+    assert build.tag().startswith("torch")
