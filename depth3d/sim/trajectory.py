@@ -100,16 +100,17 @@ def make_trajectory(scene, kind: str, frames: int, **kwargs) -> list[Pose]:
     raise ValueError(f"unknown trajectory {kind!r}; expected one of {TRAJECTORIES}")
 
 
-def random_view(scene, rng: np.random.Generator, min_dist: float = 1.2, max_dist: float = 3.5,
+def random_view(scene, rng: np.random.Generator, min_dist: float = 1.8, max_dist: float = 4.0,
                 height: tuple[float, float] = (1.0, 1.6), tries: int = 100) -> Pose:
-    """A random camera pose looking at one of the room's objects (or the room centre when it has none)
-    from ``min_dist``..``max_dist`` metres, eye at ``height`` metres, from a free position in the room:
+    """A random camera pose looking at one of the room's objects (its centre, at most 0.5 m high; or the
+    room centre when it has none) from ``min_dist``..``max_dist`` metres, eye at ``height`` metres, from a free position in the room:
     a single-view scan like SUN RGB-D's."""
     lx, ly, hz = scene.room_size
     for _ in range(tries):
         if scene.objects:
             o = scene.objects[int(rng.integers(len(scene.objects)))]
             target = o.centre.copy()
+            target[2] = min(target[2], 0.5)
         else:
             target = np.array([0.0, 0.0, 0.5])
         target[:2] += rng.normal(0, 0.3, 2)
