@@ -76,9 +76,17 @@ def bench_render(repeats: int) -> tuple[list[str], dict]:
             "sim_frame": lambda: src.frame(state.__setitem__("i", (state["i"] + 1) % 8) or state["i"]),
         }
         t = interleaved(funcs, repeats=repeats, warmup=2)
+        best = []
+        c0 = time.process_time()
+        for _ in range(repeats):  # best case (least disturbed by other jobs) and CPU time of the full render
+            t1 = time.perf_counter()
+            funcs["full"]()
+            best.append(time.perf_counter() - t1)
+        t["full_cpu"] = (time.process_time() - c0) / repeats
+        t["full_min"] = min(best)
         faces = sum(len(m.faces) for m in scene.meshes)
         rows.append(f"| {seed} | {len(scene.objects)} | {faces} | {build * 1e3:.0f} | {t['full'] * 1e3:.1f} | "
-                    f"{t['geometry'] * 1e3:.1f} | {t['o3d_bare'] * 1e3:.1f} | {t['oneshot'] * 1e3:.1f} | "
+                    f"{t['full_min'] * 1e3:.1f} | {t['full_cpu'] * 1e3:.1f} | {t['geometry'] * 1e3:.1f} | {t['o3d_bare'] * 1e3:.1f} | {t['oneshot'] * 1e3:.1f} | "
                     f"{t['sim_frame'] * 1e3:.1f} | {t['oneshot'] / t['full']:.2f}x | "
                     f"{t['full'] / t['o3d_bare']:.2f} |")
         for k, v in t.items():
@@ -163,12 +171,14 @@ def main() -> None:
         "normals/colour); one-shot = `raycast()` rebuilding the scene per call; sim frame = one frame of the "
         "`sim:` source (render + RealSense-like sensor model).",
         "",
-        "| room seed | objects | triangles | build ms | full | geometry | Open3D bare | one-shot | sim frame | "
+        "| room seed | objects | triangles | build ms | full | full (min) | full CPU ms (both cores) | geometry | Open3D bare | one-shot | sim frame | "
         "one-shot / full | full / Open3D bare |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rrows,
         "",
-        f"Median over rooms: full render **{med['full'] * 1e3:.1f} ms** (target: well under 100 ms), geometry "
+        f"Median over rooms: full render **{med['full'] * 1e3:.1f} ms** (best {med['full_min'] * 1e3:.1f} ms, "
+        f"CPU time {med['full_cpu'] * 1e3:.1f} ms summed over both cores; "
+        "target: well under 100 ms), geometry "
         f"{med['geometry'] * 1e3:.1f} ms, Open3D bare {med['o3d_bare'] * 1e3:.1f} ms, one-shot "
         f"{med['oneshot'] * 1e3:.1f} ms, sim source frame {med['sim_frame'] * 1e3:.1f} ms "
         f"({1 / med['sim_frame']:.1f} frames/s).",

@@ -25,7 +25,6 @@ camera (:mod:`depth3d.sim.realsense_sensor`) from a random viewpoint looking at 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from depth3d.sim.dataset import (ScanOptions, compute_votes, load_scan, make_scan, points_in_votenet_box,
                                  votenet_box_corners)

@@ -7,7 +7,6 @@ import pytest
 import trimesh
 
 from depth3d.core.intrinsics import Intrinsics
-from depth3d.core.pose import Pose
 from depth3d.sim.render import SceneRenderer, raycast
 from depth3d.sim.scene import STUFF_IDS, generate_room
 from depth3d.sim.trajectory import look_at, orbit
