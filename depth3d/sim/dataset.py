@@ -68,7 +68,8 @@ def votenet_box_corners(row: np.ndarray) -> np.ndarray:
 
 def points_in_votenet_box(points: np.ndarray, row: np.ndarray) -> np.ndarray:
     """(N,) bool: which points (N, 3) lie inside the oriented box of a VoteNet bbox row."""
-    local = (np.asarray(points, np.float64)[:, :3] - row[:3]) @ rotz(-row[6])  # rotz(-a)^T (p - c)
+    local = np.einsum("ij,jk->ik", np.asarray(points, np.float64)[:, :3] - row[:3], rotz(-row[6]))
+    # = (p - c) @ rotz(-a), i.e. rotz(-a)^T (p - c); einsum, not BLAS (see depth3d.sim.render._rotate)
     return np.all(np.abs(local) <= row[3:6], axis=1)
 
 
@@ -107,7 +108,7 @@ def make_scan(seed: int, idx: int, options: ScanOptions | None = None, nthreads:
     ``world_from_camera`` (4, 4), ``upright_from_world`` (4, 4), ``class_names`` (K,).
     """
     from depth3d.sim.realsense_sensor import RealSenseModel, d435_intrinsics
-    from depth3d.sim.render import SceneRenderer
+    from depth3d.sim.render import SceneRenderer, _rotate
     from depth3d.sim.scene import generate_room
     from depth3d.sim.trajectory import random_view
 
@@ -124,12 +125,12 @@ def make_scan(seed: int, idx: int, options: ScanOptions | None = None, nthreads:
     z = raw[valid].astype(np.float32) * np.float32(model.depth_unit)
     rays = r.rays[valid]
     cam = rays * (z / rays[:, 2])[:, None]
-    world = cam.astype(np.float64) @ pose.R.T + pose.t
+    world = _rotate(cam.astype(np.float64), pose.R) + pose.t
     # upright frame: origin at the camera, z up, y = camera forward projected on the floor plane
     fwd = pose.R[:, 2]
     theta = np.pi / 2 - np.arctan2(fwd[1], fwd[0])
     Ru = rotz(theta)
-    up_pts = (world - pose.t) @ Ru.T
+    up_pts = _rotate(world - pose.t, Ru)
     cols = color[valid].astype(np.float32) / 255.0
     inst = r.instance[valid]
     n = len(up_pts)

@@ -48,6 +48,10 @@ def test_make_scan_frames_and_boxes():
         # boxes sit on the floor: bottom at the floor height (z = -camera height)
         assert abs((row[2] - row[5]) + s["world_from_camera"][2, 3]) < 1e-6
     assert world.shape == (4, 4)
+    # camera x (right) stays upright x; camera forward has no x component (no yaw left in the frame)
+    cam_to_up = s["upright_from_world"][:3, :3] @ s["world_from_camera"][:3, :3]
+    np.testing.assert_allclose(cam_to_up[:, 0], [1, 0, 0], atol=1e-9)
+    assert abs(cam_to_up[0, 2]) < 1e-9 and cam_to_up[1, 2] > 0.5 and cam_to_up[2, 1] < -0.5
 
 
 def test_cli_scans_writes_votenet_layout(run_cli, tmp_path):
