@@ -59,6 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--height", type=int, default=480)
     s.add_argument("--val-fraction", type=float, default=0.2)
     s.add_argument("--no-noise", action="store_true", help="exact depth (no RealSense noise/dropouts)")
+    s.add_argument("--images", action="store_true",
+                   help="also write IDX_color.png, IDX_depth.png (16-bit mm) and IDX_calib.json per scan")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=run_scans)
     p.set_defaults(func=lambda args: _usage(p))
@@ -134,7 +136,7 @@ def run_scans(args: argparse.Namespace) -> int:
     opt = ScanOptions(width=args.width, height=args.height, num_points=args.points, min_points=args.min_points,
                       noise=not args.no_noise)
     meta = write_scans(args.output, args.num, seed=args.seed, options=opt, workers=args.workers,
-                       val_fraction=args.val_fraction, progress=not args.quiet)
+                       val_fraction=args.val_fraction, progress=not args.quiet, images=args.images)
     boxes = sum(s["boxes"] for s in meta["scans"])
     print(f"{args.output}: {args.num} scans, {boxes} boxes "
           f"({', '.join(f'{k} {v}' for k, v in meta['boxes_per_class'].items() if v)})")

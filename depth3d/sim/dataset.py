@@ -105,7 +105,8 @@ def make_scan(seed: int, idx: int, options: ScanOptions | None = None, nthreads:
 
     Returns a dict: ``pc`` (N, 6) float32 upright frame + colours 0..1, ``bbox`` (K, 8) float64 VoteNet rows,
     ``votes`` (N, 10) float32, ``instance`` (N,) int32 mesh index of each point, ``room_seed``,
-    ``world_from_camera`` (4, 4), ``upright_from_world`` (4, 4), ``class_names`` (K,).
+    ``world_from_camera`` (4, 4), ``upright_from_world`` (4, 4), ``class_names`` (K,), ``depth`` (H, W)
+    uint16 mm and ``color`` (H, W, 3) uint8 (the sensor images), ``intrinsics``.
     """
     from depth3d.sim.realsense_sensor import RealSenseModel, d435_intrinsics
     from depth3d.sim.render import SceneRenderer, _rotate
@@ -154,13 +155,19 @@ def make_scan(seed: int, idx: int, options: ScanOptions | None = None, nthreads:
     upright[:3, :3] = Ru
     upright[:3, 3] = -Ru @ pose.t
     return {"pc": pc, "bbox": bbox, "votes": votes, "instance": inst, "room_seed": room_seed,
-            "world_from_camera": pose.matrix.copy(), "upright_from_world": upright, "class_names": names}
+            "world_from_camera": pose.matrix.copy(), "upright_from_world": upright, "class_names": names,
+            "depth": raw, "color": color, "intrinsics": intr}
 
 
 def write_scan(out_dir: str | Path, seed: int, idx: int, options: ScanOptions | None = None,
-               nthreads: int = 0) -> dict[str, Any]:
+               nthreads: int = 0, images: bool = False) -> dict[str, Any]:
     """Make scan ``idx`` and write its three VoteNet files atomically; returns a summary dict
-    (``idx``, ``room_seed``, ``points``, ``boxes``, ``classes``)."""
+    (``idx``, ``room_seed``, ``points``, ``boxes``, ``classes``, ``world_from_camera``).
+
+    With ``images``, also ``IDX_color.png`` (RGB), ``IDX_depth.png`` (16-bit, mm) and ``IDX_calib.json``
+    (``K`` 3x3, ``upright_from_camera`` 3x3: camera frame x right, y down, z forward -> upright frame;
+    the camera sits at the upright origin).
+    """
     from depth3d.io.atomic import atomic_write
 
     out = Path(out_dir)
@@ -171,17 +178,28 @@ def write_scan(out_dir: str | Path, seed: int, idx: int, options: ScanOptions | 
         np.save(f, s["bbox"])
     with atomic_write(out / f"{idx:06d}_votes.npz", "wb") as f:
         np.savez_compressed(f, point_votes=s["votes"])
+    if images:
+        from depth3d.io.depth_png import write_color, write_depth_png
+
+        write_color(out / f"{idx:06d}_color.png", s["color"])
+        write_depth_png(out / f"{idx:06d}_depth.png", s["depth"], 0.001)
+        up_cam = s["upright_from_world"][:3, :3] @ s["world_from_camera"][:3, :3]
+        with atomic_write(out / f"{idx:06d}_calib.json", "w") as f:
+            json.dump({"K": s["intrinsics"].K.tolist(), "width": s["intrinsics"].width,
+                       "height": s["intrinsics"].height, "upright_from_camera": up_cam.tolist(),
+                       "depth_scale": 0.001}, f)
     return {"idx": idx, "room_seed": s["room_seed"], "points": int(len(s["pc"])), "boxes": int(len(s["bbox"])),
             "classes": s["class_names"], "world_from_camera": s["world_from_camera"].tolist()}
 
 
 def _worker(job: tuple) -> dict[str, Any]:
-    out_dir, seed, idx, options, nthreads = job
-    return write_scan(out_dir, seed, idx, options, nthreads=nthreads)
+    out_dir, seed, idx, options, nthreads, images = job
+    return write_scan(out_dir, seed, idx, options, nthreads=nthreads, images=images)
 
 
 def write_scans(out_dir: str | Path, num: int, seed: int = 0, options: ScanOptions | None = None,
-                workers: int = 1, val_fraction: float = 0.2, progress: bool = True) -> dict[str, Any]:
+                workers: int = 1, val_fraction: float = 0.2, progress: bool = True,
+                images: bool = False) -> dict[str, Any]:
     """Write ``num`` scans (ids 0..num-1) to ``out_dir`` in parallel with a tqdm progress bar, then the split
     files and ``meta.json``. Returns the meta dict.
 
@@ -193,6 +211,7 @@ def write_scans(out_dir: str | Path, num: int, seed: int = 0, options: ScanOptio
         workers: processes (1 = in this process).
         val_fraction: fraction of scans in the validation split (chosen by a seeded permutation).
         progress: show the progress bar.
+        images: also write each scan's colour/depth images and calibration (see :func:`write_scan`).
     """
     import multiprocessing as mp
     import sys
@@ -213,7 +232,7 @@ def write_scans(out_dir: str | Path, num: int, seed: int = 0, options: ScanOptio
     out.mkdir(parents=True, exist_ok=True)
     workers = min(workers, num)
     nthreads = 1 if workers > 1 else 0
-    jobs = [(str(out), int(seed), i, opt, nthreads) for i in range(num)]
+    jobs = [(str(out), int(seed), i, opt, nthreads, images) for i in range(num)]
     results: list[dict] = []
     bar = tqdm(total=num, desc="sim scans", unit="scan", disable=not progress)
     try:

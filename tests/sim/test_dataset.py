@@ -80,7 +80,23 @@ def test_cli_scans_writes_votenet_layout(run_cli, tmp_path):
     # reproducible: the same seed gives the same files
     out2 = tmp_path / "again"
     assert run_cli("sim", "scans", "-o", out2, "--num", "1", "--seed", "1", "--points", "3000", "--width", "256",
-                   "--height", "192", "--min-points", "20", "--quiet").returncode == 0
+                   "--height", "192", "--min-points", "20", "--quiet", "--images").returncode == 0
+    calib = json.loads((out2 / "000000_calib.json").read_text())
+    from depth3d.io.depth_png import read_depth_png
+
+    depth = read_depth_png(out2 / "000000_depth.png")
+    assert depth.shape == (192, 256) and np.asarray(calib["K"]).shape == (3, 3)
+    # the scan's points are the depth image's valid pixels, back-projected and turned upright
+    K, R = np.asarray(calib["K"]), np.asarray(calib["upright_from_camera"])
+    v, u = np.nonzero(depth)
+    z = depth[v, u] * 0.001
+    cam = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], 1)
+    up = cam @ R.T
+    pc0 = load_scan(out2, 0)[0]
+    from scipy.spatial import cKDTree
+
+    dist, _ = cKDTree(up).query(pc0[:, :3])
+    assert np.max(dist) < 1e-4
     a, b = load_scan(out, 0), load_scan(out2, 0)
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
