@@ -87,7 +87,7 @@ def bench_render(repeats: int) -> tuple[list[str], dict]:
         faces = sum(len(m.faces) for m in scene.meshes)
         rows.append(f"| {seed} | {len(scene.objects)} | {faces} | {build * 1e3:.0f} | {t['full'] * 1e3:.1f} | "
                     f"{t['full_min'] * 1e3:.1f} | {t['full_cpu'] * 1e3:.1f} | {t['geometry'] * 1e3:.1f} | {t['o3d_bare'] * 1e3:.1f} | {t['oneshot'] * 1e3:.1f} | "
-                    f"{t['sim_frame'] * 1e3:.1f} | {t['oneshot'] / t['full']:.2f}x | "
+                    f"{t['sim_frame'] * 1e3:.1f} | {t['oneshot'] / t['geometry']:.2f}x | "
                     f"{t['full'] / t['o3d_bare']:.2f} |")
         for k, v in t.items():
             allt.setdefault(k, []).append(v)
@@ -172,7 +172,7 @@ def main() -> None:
         "`sim:` source (render + RealSense-like sensor model).",
         "",
         "| room seed | objects | triangles | build ms | full | full (min) | full CPU ms (both cores) | geometry | Open3D bare | one-shot | sim frame | "
-        "one-shot / full | full / Open3D bare |",
+        "one-shot / geometry | full / Open3D bare |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rrows,
         "",
@@ -182,6 +182,14 @@ def main() -> None:
         f"{med['geometry'] * 1e3:.1f} ms, Open3D bare {med['o3d_bare'] * 1e3:.1f} ms, one-shot "
         f"{med['oneshot'] * 1e3:.1f} ms, sim source frame {med['sim_frame'] * 1e3:.1f} ms "
         f"({1 / med['sim_frame']:.1f} frames/s).",
+        "",
+        "Reading: Open3D's own ray cast is the floor; the full render (ids, normals, points, shaded colour) "
+        "costs about 1.6-1.8x the bare cast, geometry-only about 1.1-1.3x. The Embree scene of these rooms "
+        "(2.3k triangles) builds in a few ms, so the cached renderer gains little over a one-shot `raycast` "
+        "here (one-shot / geometry = same outputs); it matters for bigger meshes and keeps streams steady. "
+        "CPU time = process time per full render over all threads (Embree's workers included). The "
+        "2-core machine was shared with other jobs during every run of this session (load average above), "
+        "so wall times are inflated; the best-case column is the least disturbed single frame.",
         "",
         "### RealSense-like depth noise vs distance",
         "",
