@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from depth3d.sim.dataset import (ScanOptions, compute_votes, load_scan, make_scan, points_in_votenet_box,
                                  votenet_box_corners)
@@ -119,3 +120,14 @@ def test_cli_room_render_and_errors(run_cli, tmp_path):
     missing = run_cli("sim", "render", "-o", tmp_path / "y", "--scene", tmp_path / "nope.npz")
     assert missing.returncode == 1 and "nope.npz" in missing.stderr
     assert run_cli("sim").returncode == 2
+
+
+def test_boxes_agree_with_detection_box_convention():
+    """The VoteNet side of the project (depth3d.detection.boxes) reads the same boxes around the same points."""
+    boxes = pytest.importorskip("depth3d.detection.boxes")
+    s = make_scan(0, 4, ScanOptions(width=256, height=192, num_points=4000, min_points=20))
+    for row in s["bbox"]:
+        ours = points_in_votenet_box(s["pc"], row)
+        theirs = boxes.points_in_box(s["pc"][:, :3], row[:3], row[3:6] * 2, row[6])
+        assert ours.sum() > 0
+        np.testing.assert_array_equal(ours, theirs)
