@@ -12,6 +12,7 @@ material palette (wood, fabric, ceramic, metal); the renderer uses them as albed
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -43,41 +44,65 @@ _METAL = [(0.6, 0.6, 0.62), (0.15, 0.15, 0.16)]
 _PAINT = [(0.95, 0.95, 0.95), (0.9, 0.88, 0.8), (0.2, 0.22, 0.25), (0.7, 0.75, 0.8)]
 
 
+@lru_cache(maxsize=1)
+def _unit_box() -> tuple[np.ndarray, np.ndarray]:
+    import trimesh
+
+    m = trimesh.creation.box(extents=(1.0, 1.0, 1.0))
+    return np.asarray(m.vertices, np.float64), np.asarray(m.faces, np.int64)
+
+
+@lru_cache(maxsize=8)
+def _unit_cylinder(sections: int) -> tuple[np.ndarray, np.ndarray]:
+    import trimesh
+
+    m = trimesh.creation.cylinder(radius=1.0, height=1.0, sections=sections)
+    return np.asarray(m.vertices, np.float64), np.asarray(m.faces, np.int64)
+
+
+_TO_X = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])  # z axis -> x axis
+_TO_Y = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # z axis -> y axis
+
+
 class _Builder:
-    """Collects coloured parts (boxes, cylinders) and concatenates them into one mesh."""
+    """Collects coloured parts (boxes, cylinders) as raw arrays and concatenates them into one mesh
+    (plain numpy: building thousands of small trimesh objects would dominate scene generation)."""
 
     def __init__(self, rng: np.random.Generator) -> None:
         self.rng = rng
-        self.parts: list = []
+        self.verts: list[np.ndarray] = []
+        self.faces: list[np.ndarray] = []
+        self.colours: list[np.ndarray] = []
+        self._nv = 0
 
     def colour(self, palette: list[tuple[float, float, float]]) -> np.ndarray:
         base = np.asarray(palette[int(self.rng.integers(len(palette)))], dtype=np.float64)
         return np.clip(base * self.rng.uniform(0.85, 1.15) + self.rng.normal(0, 0.03, 3), 0.02, 1.0)
 
-    def _add(self, mesh, rgb: np.ndarray) -> None:
-        c = np.append(np.round(np.asarray(rgb) * 255), 255).astype(np.uint8)
-        mesh.visual.face_colors = np.tile(c, (len(mesh.faces), 1))
-        self.parts.append(mesh)
+    def _add_arrays(self, v: np.ndarray, f: np.ndarray, rgb) -> None:
+        c = np.append(np.round(np.clip(np.asarray(rgb, np.float64), 0, 1) * 255), 255).astype(np.uint8)
+        self.verts.append(v)
+        self.faces.append(f + self._nv)
+        self.colours.append(np.tile(c, (len(f), 1)))
+        self._nv += len(v)
+
+    def _add(self, mesh, rgb) -> None:
+        self._add_arrays(np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64), rgb)
 
     def box(self, extents, centre, rgb) -> None:
         """Axis-aligned box of full ``extents`` (3,) centred at ``centre`` (3,)."""
-        import trimesh
-
-        m = trimesh.creation.box(extents=np.asarray(extents, dtype=np.float64))
-        m.apply_translation(np.asarray(centre, dtype=np.float64))
-        self._add(m, rgb)
+        v, f = _unit_box()
+        self._add_arrays(v * np.asarray(extents, np.float64) + np.asarray(centre, np.float64), f, rgb)
 
     def cylinder(self, radius, height, centre, rgb, axis: str = "z", sections: int = 16) -> None:
         """Cylinder of ``radius`` and ``height`` along ``axis`` centred at ``centre``."""
-        import trimesh
-
-        m = trimesh.creation.cylinder(radius=float(radius), height=float(height), sections=sections)
+        v, f = _unit_cylinder(sections)
+        v = v * np.array([radius, radius, height], np.float64)
         if axis == "x":
-            m.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [0, 1, 0]))
+            v = v @ _TO_X.T
         elif axis == "y":
-            m.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0]))
-        m.apply_translation(np.asarray(centre, dtype=np.float64))
-        self._add(m, rgb)
+            v = v @ _TO_Y.T
+        self._add_arrays(v + np.asarray(centre, np.float64), f, rgb)
 
     def legs(self, l, w, h, thick, rgb, round_legs: bool, inset: float = 0.0) -> None:
         """Four legs from the floor to height ``h`` under an ``l`` x ``w`` footprint."""
@@ -93,9 +118,11 @@ class _Builder:
     def mesh(self):
         import trimesh
 
-        m = trimesh.util.concatenate(self.parts)
-        lo, hi = m.bounds
-        m.apply_translation([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
+        v = np.concatenate(self.verts)
+        lo, hi = v.min(0), v.max(0)
+        v = v - [(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]]
+        m = trimesh.Trimesh(vertices=v, faces=np.concatenate(self.faces), process=False)
+        m.visual.face_colors = np.concatenate(self.colours)
         return m
 
 
@@ -342,3 +369,41 @@ def face_albedo(mesh) -> np.ndarray:
     if fc is None or len(fc) != len(mesh.faces):
         return np.full((len(mesh.faces), 3), 0.6, dtype=np.float32)
     return (fc[:, :3].astype(np.float32) / 255.0)
+
+
+def sample_surface(mesh, num_points: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Area-weighted uniform samples on a mesh's surface, reproducible from ``rng``.
+
+    Returns ``(points (N, 3) float32, normals (N, 3) float32 unit face normals, colours (N, 3) float32 0..1
+    face albedo)`` in the mesh's frame.
+    """
+    if num_points <= 0:
+        raise ValueError(f"sample_surface: num_points must be positive, got {num_points}")
+    tri = np.asarray(mesh.vertices, dtype=np.float64)[np.asarray(mesh.faces)]
+    cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    area = 0.5 * np.linalg.norm(cross, axis=1)
+    if not np.isfinite(area).all() or area.sum() <= 0:
+        raise ValueError("sample_surface: the mesh has no surface area")
+    face = rng.choice(len(area), size=num_points, p=area / area.sum())
+    u, v = rng.random(num_points), rng.random(num_points)
+    flip = u + v > 1
+    u[flip], v[flip] = 1 - u[flip], 1 - v[flip]
+    t = tri[face]
+    pts = t[:, 0] + u[:, None] * (t[:, 1] - t[:, 0]) + v[:, None] * (t[:, 2] - t[:, 0])
+    nrm = cross[face] / np.maximum(2 * area[face][:, None], 1e-30)
+    return pts.astype(np.float32), nrm.astype(np.float32), face_albedo(mesh)[face]
+
+
+def object_point_cloud(class_name: str, rng: np.random.Generator, num_points: int = 1024,
+                       normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """A random object of ``class_name`` as a surface point cloud (for shape classification sets).
+
+    Returns ``(points (N, 3) float32, normals (N, 3) float32)``: object frame (z up, front +x), or, with
+    ``normalize``, centred on the bounding-box centre and scaled into the unit sphere (ModelNet style).
+    """
+    mesh, size = make_object(class_name, rng)
+    pts, nrm, _ = sample_surface(mesh, num_points, rng)
+    if normalize:
+        pts = pts - np.array([0.0, 0.0, size[2] / 2], np.float32)
+        pts /= np.float32(np.linalg.norm(pts, axis=1).max())
+    return pts, nrm

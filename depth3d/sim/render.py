@@ -70,6 +70,9 @@ def _camera_rays32(intrinsics: Intrinsics) -> np.ndarray:
     return r
 
 
+_SHADE_LEVELS = 128
+_SHADE_STEP = 0.01
+
 #: default light: direction TOWARDS the light in the world frame (from above, slightly oblique)
 DEFAULT_LIGHT = (0.3, -0.2, 1.0)
 
@@ -109,6 +112,20 @@ class SceneRenderer:
             self._scene.add_triangles(v, f)
         self.face_offsets = np.concatenate([[0], np.cumsum([len(m.faces) for m in meshes])]).astype(np.int64)
         self.face_albedo = np.concatenate([face_albedo(m) for m in meshes]).astype(np.float32)
+        fn = []
+        for m in meshes:  # the triangles' own normals (winding order), as Embree reports them
+            tri = np.asarray(m.vertices, np.float64)[np.asarray(m.faces)]
+            n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+            fn.append(n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30))
+        self.face_normals = np.concatenate(fn).astype(np.float32)
+
+    def _colour_lut(self) -> np.ndarray:
+        """(F * levels, 3) uint8: tone-mapped colour of each face at each quantised shade level."""
+        if getattr(self, "_lut", None) is None:
+            levels = (np.arange(_SHADE_LEVELS, dtype=np.float32) * np.float32(_SHADE_STEP))[None, :, None]
+            lin = np.clip(self.face_albedo[:, None, :] * levels, 0, 1)
+            self._lut = (np.sqrt(lin) * 255 + 0.5).astype(np.uint8).reshape(-1, 3)
+        return self._lut
 
     # ------------------------------------------------------------------ ray casting
     def cast(self, origins: np.ndarray, directions: np.ndarray) -> dict:
@@ -146,49 +163,110 @@ class SceneRenderer:
             color: also compute ``albedo`` and the shaded ``color`` image.
             light: world-frame direction towards a distant light; shading is
                 ``albedo * (ambient + 0.45 * max(0, n.light) + (0.7 - ambient) * |n.ray|)`` (a distant light
-                plus a head-light), gamma 1/2.2, to uint8.
+                plus a head-light), then a square-root tone curve (gamma ~1/2) to uint8 (through a per-face
+                lookup table over shade levels 0.01 apart).
             ambient: ambient term of the shading.
+
+        Speed: pixel rays come from Open3D's ``create_rays_pinhole`` (undistorted intrinsics) or a cached
+        per-intrinsics table, scaled so that the hit distance IS the planar depth; per-pixel normals,
+        albedo and light come from one gather in a per-face table transformed once per frame.
         """
+        import open3d as o3d
+
         pose = world_from_camera or Pose.identity()
-        dirs_cam = _camera_rays32(intrinsics) if rays is None else np.asarray(rays, dtype=np.float32)
-        h, w = dirs_cam.shape[:2]
         R = pose.R.astype(np.float32)
-        flat = dirs_cam.reshape(-1, 3)
-        dirs_world = _rotate(flat, R)
-        ans = self.cast(np.broadcast_to(pose.t.astype(np.float32), dirs_world.shape), dirs_world)
-        t_hit = ans["t_hit"]
+        if rays is None:
+            unit = _camera_rays32(intrinsics)
+            h, w = unit.shape[:2]
+            if not intrinsics.distorted:
+                K = intrinsics.K.copy()
+                K[0, 2] += 0.5  # Open3D casts through (u + 0.5, v + 0.5); ours through pixel centres (u, v)
+                K[1, 2] += 0.5
+                o3d_rays = self._scene.create_rays_pinhole(o3d.core.Tensor(K), o3d.core.Tensor(
+                    pose.inverse().matrix), w, h).reshape((h * w, 6))
+            else:
+                z1 = _camera_rays_z1(intrinsics).reshape(-1, 3)
+                buf = np.empty((h * w, 6), np.float32)
+                buf[:, :3] = pose.t
+                buf[:, 3:] = _rotate(z1, R)
+                o3d_rays = o3d.core.Tensor.from_numpy(buf)
+            planar = True  # ray directions have camera z = 1: t_hit is the planar depth
+        else:
+            unit = np.asarray(rays, dtype=np.float32)
+            h, w = unit.shape[:2]
+            buf = np.empty((h * w, 6), np.float32)
+            buf[:, :3] = pose.t
+            buf[:, 3:] = _rotate(unit.reshape(-1, 3), R)
+            o3d_rays = o3d.core.Tensor.from_numpy(buf)
+            planar = False
+        ans = self._scene.cast_rays(o3d_rays, nthreads=self.nthreads)
+        t_hit = ans["t_hit"].numpy()
         hit = np.isfinite(t_hit)
-        rng = np.where(hit, t_hit, np.float32(0)).astype(np.float32)
-        pts = flat * rng[:, None]
-        depth = pts[:, 2].copy()
-        geom = ans["geometry_ids"].astype(np.int64)
+        t = np.where(hit, t_hit, np.float32(0))
+        flat = unit.reshape(-1, 3)
+        if planar:
+            depth = t
+            rng = t * _ray_norm_z1(intrinsics).reshape(-1)
+            pts = _camera_rays_z1(intrinsics).reshape(-1, 3) * depth[:, None]
+        else:
+            rng = t
+            pts = flat * t[:, None]
+            depth = pts[:, 2].copy()
+        geom = ans["geometry_ids"].numpy().astype(np.int64)
         geom[~hit] = 0
+        face = self.face_offsets[geom] + ans["primitive_ids"].numpy()
+        face[~hit] = 0
         instance = np.where(hit, geom, -1).astype(np.int32)
         class_id = np.where(hit, self.class_ids[geom], -1).astype(np.int32)
-        n_world = ans["primitive_normals"]
-        n_cam = _rotate(n_world, R.T)  # R^T n
+        # per-face tables for this frame (F triangles, cheap), then per-pixel gathers
+        fn_cam = _rotate(self.face_normals, R.T)  # (F, 3): R^T n (small: F triangles)
+        all_hit = bool(hit.all())
+        n_cam = np.take(fn_cam, face, axis=0)
         cosr = np.einsum("ij,ij->i", n_cam, flat)
-        flip = cosr > 0
-        n_cam[flip] *= -1
-        n_world[flip] *= -1
-        n_cam[~hit] = 0
+        sign = np.where(cosr > 0, np.float32(-1), np.float32(1))  # make normals face the camera
+        if not all_hit:
+            sign[~hit] = 0
+        n_cam *= sign[:, None]
         albedo = col = None
         if color:
-            face = self.face_offsets[geom] + np.where(hit, ans["primitive_ids"], 0).astype(np.int64)
-            albedo = self.face_albedo[face]
-            albedo[~hit] = 0
-            lvec = np.asarray(light, np.float32)
-            lvec = lvec / np.linalg.norm(lvec)
-            shade = (np.float32(ambient) + np.float32(0.45) * np.maximum(n_world[:, 0] * lvec[0] + n_world[:, 1] * lvec[1] + n_world[:, 2] * lvec[2], 0)
+            lvec = np.asarray(light, np.float64)
+            lvec = (lvec / np.linalg.norm(lvec)).astype(np.float32)
+            nl = np.take(_rotate(self.face_normals, lvec[None, :])[:, 0], face)
+            albedo = np.take(self.face_albedo, face, axis=0)
+            if not all_hit:
+                albedo[~hit] = 0
+            shade = (np.float32(ambient) + np.float32(0.45) * np.maximum(nl * sign, 0)
                      + np.float32(0.7 - ambient) * np.abs(cosr))
-            lin = np.clip(albedo * shade[:, None], 0, 1)
-            col = (np.sqrt(lin) * 255 + 0.5).astype(np.uint8)  # gamma ~ 1/2 (cheap sRGB-like curve)
-            col = col.reshape(h, w, 3)
+            # colour = sqrt(clip(albedo * shade)) from a per-face lookup table over quantised shade levels
+            # (step 0.01: at most half a level of 255 off), one uint8 gather instead of float maths per pixel
+            lvl = np.minimum((shade * np.float32(1.0 / _SHADE_STEP) + np.float32(0.5)).astype(np.int64),
+                             _SHADE_LEVELS - 1)
+            col = np.take(self._colour_lut(), face * _SHADE_LEVELS + lvl, axis=0).reshape(h, w, 3)
+            if not all_hit:
+                col.reshape(-1, 3)[~hit] = 0
             albedo = albedo.reshape(h, w, 3)
         return RenderResult(depth=depth.reshape(h, w), range=rng.reshape(h, w),
                             normals=n_cam.reshape(h, w, 3), instance=instance.reshape(h, w),
-                            points=pts.reshape(h, w, 3), rays=np.asarray(dirs_cam), class_id=class_id.reshape(h, w),
+                            points=pts.reshape(h, w, 3), rays=unit, class_id=class_id.reshape(h, w),
                             albedo=albedo, color=col)
+
+
+@lru_cache(maxsize=16)
+def _camera_rays_z1(intrinsics: Intrinsics) -> np.ndarray:
+    """(H, W, 3) float32 pixel rays scaled to camera z = 1 (x/z, y/z, 1)."""
+    xy = intrinsics.ray_map()
+    r = np.concatenate([xy, np.ones(xy.shape[:2] + (1,))], axis=-1).astype(np.float32)
+    r.setflags(write=False)
+    return r
+
+
+@lru_cache(maxsize=16)
+def _ray_norm_z1(intrinsics: Intrinsics) -> np.ndarray:
+    """(H, W) float32 length of the z = 1 rays (range = depth * this)."""
+    xy = intrinsics.ray_map()
+    r = np.sqrt(1.0 + xy[..., 0] ** 2 + xy[..., 1] ** 2).astype(np.float32)
+    r.setflags(write=False)
+    return r
 
 
 def _rotate(v: np.ndarray, M: np.ndarray) -> np.ndarray:

@@ -66,8 +66,9 @@ def orbit(scene, frames: int, height: float = 1.4, radius_frac: float = 0.38, tu
 
 
 def walk(scene, frames: int, height: float = 1.5, seed: int = 0) -> list[Pose]:
-    """A smooth walk: the camera moves back and forth along the room's long axis at ``height`` metres,
-    looking ahead and slightly down, panning left and right (positions kept clear of furniture)."""
+    """A smooth walk: the camera moves back and forth along the room's long axis at ``height`` metres
+    (positions kept clear of furniture) and turns smoothly from one piece of furniture to the next
+    (looking at each one's lower half), like a person scanning a room."""
     if frames <= 0:
         raise ValueError(f"walk: frames must be positive, got {frames}")
     rng = np.random.default_rng(seed)
@@ -75,19 +76,31 @@ def walk(scene, frames: int, height: float = 1.5, seed: int = 0) -> list[Pose]:
     long_x = lx >= ly
     L, S = (lx, ly) if long_x else (ly, lx)
     phase = rng.uniform(0, 2 * np.pi)
+    if scene.objects:
+        targets = [np.array([o.centre[0], o.centre[1], min(o.centre[2], 0.6)]) for o in scene.objects]
+        targets.sort(key=lambda p: np.arctan2(p[1], p[0]))
+    else:
+        targets = [np.array([0.0, 0.0, 0.6])]
+    start = int(rng.integers(len(targets)))
     poses = []
     for i in range(frames):
         s = i / max(frames - 1, 1)
-        along = 0.35 * L * np.sin(2 * np.pi * s + phase)
-        across = 0.2 * S * np.sin(4 * np.pi * s + 0.5 * phase)
+        along = 0.3 * L * np.sin(2 * np.pi * s + phase)
+        across = 0.15 * S * np.sin(4 * np.pi * s + 0.5 * phase)
         eye = np.array([along, across, height]) if long_x else np.array([across, along, height])
-        for k in range(20):
+        for _ in range(20):
             if _free(scene, eye):
                 break
             eye[:2] *= 0.9
-        heading = 2 * np.pi * s + phase + 0.6 * np.sin(6 * np.pi * s)
-        fwd = np.array([np.cos(heading), np.sin(heading), -0.45])
-        poses.append(look_at(eye, eye + fwd))
+        # look target: smooth (cosine) interpolation along the cycle of furniture
+        u = s * len(targets)
+        k = int(np.floor(u)) % len(targets)
+        a = 0.5 - 0.5 * np.cos(np.pi * (u - np.floor(u)))
+        tgt = (1 - a) * targets[(start + k) % len(targets)] + a * targets[(start + k + 1) % len(targets)]
+        d = tgt - eye
+        if np.linalg.norm(d[:2]) < 0.8:  # too close to look at: look past it
+            d[:2] = d[:2] / max(np.linalg.norm(d[:2]), 1e-6) * 0.8
+        poses.append(look_at(eye, eye + d))
     return poses
 
 
@@ -100,16 +113,17 @@ def make_trajectory(scene, kind: str, frames: int, **kwargs) -> list[Pose]:
     raise ValueError(f"unknown trajectory {kind!r}; expected one of {TRAJECTORIES}")
 
 
-def random_view(scene, rng: np.random.Generator, min_dist: float = 1.2, max_dist: float = 3.5,
+def random_view(scene, rng: np.random.Generator, min_dist: float = 1.8, max_dist: float = 4.0,
                 height: tuple[float, float] = (1.0, 1.6), tries: int = 100) -> Pose:
-    """A random camera pose looking at one of the room's objects (or the room centre when it has none)
-    from ``min_dist``..``max_dist`` metres, eye at ``height`` metres, from a free position in the room:
+    """A random camera pose looking at one of the room's objects (its centre, at most 0.5 m high; or the
+    room centre when it has none) from ``min_dist``..``max_dist`` metres, eye at ``height`` metres, from a free position in the room:
     a single-view scan like SUN RGB-D's."""
     lx, ly, hz = scene.room_size
     for _ in range(tries):
         if scene.objects:
             o = scene.objects[int(rng.integers(len(scene.objects)))]
             target = o.centre.copy()
+            target[2] = min(target[2], 0.5)
         else:
             target = np.array([0.0, 0.0, 0.5])
         target[:2] += rng.normal(0, 0.3, 2)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import trimesh
 
-from depth3d.core.pose import Pose
 from depth3d.sim.realsense_sensor import RealSenseModel, d435_intrinsics, random_blobs, stereo_shadow
 from depth3d.sim.render import SceneRenderer
 

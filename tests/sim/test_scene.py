@@ -88,3 +88,14 @@ def test_scene_load_errors(tmp_path):
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
     with pytest.raises(ValueError, match="missing arrays"):
         Scene.load(tmp_path / "other.npz")
+
+
+def test_object_point_cloud_for_shape_classification():
+    from depth3d.sim.objects import object_point_cloud
+
+    a, na = object_point_cloud("chair", np.random.default_rng(3), 512)
+    b, nb = object_point_cloud("chair", np.random.default_rng(3), 512)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (512, 3) and a.dtype == np.float32
+    assert np.linalg.norm(a, axis=1).max() == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(na, axis=1), 1, atol=1e-5)

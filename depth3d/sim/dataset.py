@@ -1,0 +1,295 @@
+"""Single-view scan datasets on disk, in the layout of VoteNet's preprocessed SUN RGB-D data.
+
+VoteNet (facebookresearch/votenet, ``sunrgbd/sunrgbd_data.py``) writes, per scan ``IDX`` (``%06d``):
+
+* ``IDX_pc.npz``: key ``pc``, (N, 6) float32 ``x, y, z, r, g, b``: points in the UPRIGHT depth frame
+  (x right, y forward, z up, metres, camera at the origin, gravity along -z), colours in 0..1.
+* ``IDX_bbox.npy``: (K, 8) float64 ``cx, cy, cz, l/2, w/2, h/2, angle, class_id`` in the same frame: HALF
+  sizes, ``l`` along the object's heading, and ``angle`` as VoteNet stores it: the NEGATED yaw
+  (VoteNet's ``my_compute_box_3d`` rotates the box corners by ``rotz(-angle)``), class ids 0..9 in
+  :data:`~depth3d.sim.objects.CLASSES` order.
+* ``IDX_votes.npz``: key ``point_votes``, (N, 10) float32: ``[in_box, dx1, dy1, dz1, dx2, dy2, dz2, dx3,
+  dy3, dz3]``: for points inside up to three boxes (VoteNet's oriented-box test) the offsets
+  ``box_centre - point``; a point in one box repeats its vote in all three slots, as VoteNet does.
+
+Plus, for the whole dataset: ``train.txt`` / ``val.txt`` (scan ids, one a line), ``split.json`` and
+``meta.json`` (classes, options, camera, sensor model, per-scan room seeds and box counts).
+
+Each scan is a different random room (:func:`~depth3d.sim.scene.generate_room`) seen by the RealSense-like
+camera (:mod:`depth3d.sim.realsense_sensor`) from a random viewpoint looking at its furniture
+(:func:`~depth3d.sim.trajectory.random_view`). Only boxes of objects actually seen (at least
+``min_points`` of the sub-sampled points on the object) are written. Scan ``IDX`` of a dataset with seed
+``S`` is a pure function of ``(S, IDX)`` and the options.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from depth3d.sim.objects import CLASSES
+
+
+@dataclass
+class ScanOptions:
+    """Options of a scan dataset: image size (pixels), points per scan, visibility threshold (points),
+    sensor noise on/off."""
+
+    width: int = 640
+    height: int = 480
+    num_points: int = 20000
+    min_points: int = 50
+    noise: bool = True
+
+    def __post_init__(self) -> None:
+        if self.width <= 0 or self.height <= 0 or self.num_points <= 0 or self.min_points < 0:
+            raise ValueError(f"ScanOptions: width, height, num_points must be positive and min_points >= 0, "
+                             f"got {self}")
+
+
+def rotz(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def votenet_box_corners(row: np.ndarray) -> np.ndarray:
+    """(8, 3) corners of one VoteNet bbox row ``cx, cy, cz, l/2, w/2, h/2, angle, ...`` (as
+    VoteNet's ``my_compute_box_3d``: corners rotated by ``rotz(-angle)``)."""
+    c, (l, w, h), angle = row[:3], row[3:6], row[6]
+    x = np.array([-l, l, l, -l, -l, l, l, -l])
+    y = np.array([w, w, -w, -w, w, w, -w, -w])
+    z = np.array([h, h, h, h, -h, -h, -h, -h])
+    return (rotz(-angle) @ np.vstack([x, y, z])).T + c
+
+
+def points_in_votenet_box(points: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """(N,) bool: which points (N, 3) lie inside the oriented box of a VoteNet bbox row."""
+    local = np.einsum("ij,jk->ik", np.asarray(points, np.float64)[:, :3] - row[:3], rotz(-row[6]))
+    # = (p - c) @ rotz(-a), i.e. rotz(-a)^T (p - c); einsum, not BLAS (see depth3d.sim.render._rotate)
+    return np.all(np.abs(local) <= row[3:6], axis=1)
+
+
+def compute_votes(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """VoteNet's ``point_votes`` (N, 10) float32 for points (N, >=3) and VoteNet bbox rows (K, 8)."""
+    n = len(points)
+    votes = np.zeros((n, 10), dtype=np.float32)
+    slot = np.zeros(n, dtype=np.int64)
+    for row in boxes:
+        inside = np.where(points_in_votenet_box(points, row))[0]
+        if len(inside) == 0:
+            continue
+        v = (row[:3] - points[inside, :3]).astype(np.float32)
+        votes[inside, 0] = 1
+        s = slot[inside]
+        for k in range(3):
+            sel = s == k
+            votes[inside[sel], 1 + 3 * k:4 + 3 * k] = v[sel]
+        first = s == 0
+        votes[inside[first], 4:7] = v[first]
+        votes[inside[first], 7:10] = v[first]
+        slot[inside] = np.minimum(2, s + 1)
+    return votes
+
+
+def scan_room_seed(seed: int, idx: int) -> int:
+    """Room seed of scan ``idx`` in a dataset with seed ``seed``."""
+    return int(seed) * 1_000_003 + int(idx)
+
+
+def make_scan(seed: int, idx: int, options: ScanOptions | None = None, nthreads: int = 0) -> dict[str, Any]:
+    """Build one single-view scan (nothing written).
+
+    Returns a dict: ``pc`` (N, 6) float32 upright frame + colours 0..1, ``bbox`` (K, 8) float64 VoteNet rows,
+    ``votes`` (N, 10) float32, ``instance`` (N,) int32 mesh index of each point, ``room_seed``,
+    ``world_from_camera`` (4, 4), ``upright_from_world`` (4, 4), ``class_names`` (K,), ``depth`` (H, W)
+    uint16 mm and ``color`` (H, W, 3) uint8 (the sensor images), ``intrinsics``.
+    """
+    from depth3d.sim.realsense_sensor import RealSenseModel, d435_intrinsics
+    from depth3d.sim.render import SceneRenderer, _rotate
+    from depth3d.sim.scene import generate_room
+    from depth3d.sim.trajectory import random_view
+
+    opt = options or ScanOptions()
+    room_seed = scan_room_seed(seed, idx)
+    scene = generate_room(room_seed)
+    rng = np.random.default_rng([int(seed), int(idx), 0xDA7A])
+    pose = random_view(scene, rng)
+    intr = d435_intrinsics(opt.width, opt.height)
+    r = SceneRenderer(scene, nthreads=nthreads).render(intr, pose)
+    model = RealSenseModel() if opt.noise else RealSenseModel.ideal()
+    raw, color = model.apply(r, intr, rng)
+    valid = raw > 0
+    z = raw[valid].astype(np.float32) * np.float32(model.depth_unit)
+    rays = r.rays[valid]
+    cam = rays * (z / rays[:, 2])[:, None]
+    world = _rotate(cam.astype(np.float64), pose.R) + pose.t
+    # upright frame: origin at the camera, z up, y = camera forward projected on the floor plane
+    fwd = pose.R[:, 2]
+    theta = np.pi / 2 - np.arctan2(fwd[1], fwd[0])
+    Ru = rotz(theta)
+    up_pts = _rotate(world - pose.t, Ru)
+    cols = color[valid].astype(np.float32) / 255.0
+    inst = r.instance[valid]
+    n = len(up_pts)
+    if n == 0:
+        raise RuntimeError(f"scan {idx}: the camera saw no valid depth")
+    choice = rng.choice(n, opt.num_points, replace=n < opt.num_points)
+    pc = np.concatenate([up_pts[choice], cols[choice]], axis=1).astype(np.float32)
+    inst = inst[choice].astype(np.int32)
+    rows, names = [], []
+    for o in scene.objects:
+        if np.count_nonzero(inst == o.instance) < max(opt.min_points, 1):
+            continue
+        c = Ru @ (o.centre - pose.t)
+        yaw = o.heading + theta
+        angle = -float(np.arctan2(np.sin(yaw), np.cos(yaw)))
+        rows.append([*c, *(o.size / 2), angle, o.class_id])
+        names.append(o.class_name)
+    bbox = np.asarray(rows, dtype=np.float64).reshape(-1, 8)
+    votes = compute_votes(pc, bbox)
+    upright = np.eye(4)
+    upright[:3, :3] = Ru
+    upright[:3, 3] = -Ru @ pose.t
+    return {"pc": pc, "bbox": bbox, "votes": votes, "instance": inst, "room_seed": room_seed,
+            "world_from_camera": pose.matrix.copy(), "upright_from_world": upright, "class_names": names,
+            "depth": raw, "color": color, "intrinsics": intr}
+
+
+def write_scan(out_dir: str | Path, seed: int, idx: int, options: ScanOptions | None = None,
+               nthreads: int = 0, images: bool = False) -> dict[str, Any]:
+    """Make scan ``idx`` and write its three VoteNet files atomically; returns a summary dict
+    (``idx``, ``room_seed``, ``points``, ``boxes``, ``classes``, ``world_from_camera``).
+
+    With ``images``, also ``IDX_color.png`` (RGB), ``IDX_depth.png`` (16-bit, mm) and ``IDX_calib.json``
+    (``K`` 3x3, ``upright_from_camera`` 3x3: camera frame x right, y down, z forward -> upright frame;
+    the camera sits at the upright origin).
+    """
+    from depth3d.io.atomic import atomic_write
+
+    out = Path(out_dir)
+    s = make_scan(seed, idx, options, nthreads=nthreads)
+    with atomic_write(out / f"{idx:06d}_pc.npz", "wb") as f:
+        np.savez_compressed(f, pc=s["pc"])
+    with atomic_write(out / f"{idx:06d}_bbox.npy", "wb") as f:
+        np.save(f, s["bbox"])
+    with atomic_write(out / f"{idx:06d}_votes.npz", "wb") as f:
+        np.savez_compressed(f, point_votes=s["votes"])
+    if images:
+        from depth3d.io.depth_png import write_color, write_depth_png
+
+        write_color(out / f"{idx:06d}_color.png", s["color"])
+        write_depth_png(out / f"{idx:06d}_depth.png", s["depth"], 0.001)
+        up_cam = s["upright_from_world"][:3, :3] @ s["world_from_camera"][:3, :3]
+        with atomic_write(out / f"{idx:06d}_calib.json", "w") as f:
+            json.dump({"K": s["intrinsics"].K.tolist(), "width": s["intrinsics"].width,
+                       "height": s["intrinsics"].height, "upright_from_camera": up_cam.tolist(),
+                       "depth_scale": 0.001}, f)
+    return {"idx": idx, "room_seed": s["room_seed"], "points": int(len(s["pc"])), "boxes": int(len(s["bbox"])),
+            "classes": s["class_names"], "world_from_camera": s["world_from_camera"].tolist()}
+
+
+def _worker(job: tuple) -> dict[str, Any]:
+    out_dir, seed, idx, options, nthreads, images = job
+    return write_scan(out_dir, seed, idx, options, nthreads=nthreads, images=images)
+
+
+def write_scans(out_dir: str | Path, num: int, seed: int = 0, options: ScanOptions | None = None,
+                workers: int = 1, val_fraction: float = 0.2, progress: bool = True,
+                images: bool = False) -> dict[str, Any]:
+    """Write ``num`` scans (ids 0..num-1) to ``out_dir`` in parallel with a tqdm progress bar, then the split
+    files and ``meta.json``. Returns the meta dict.
+
+    Args:
+        out_dir: output folder (created).
+        num: number of scans.
+        seed: dataset seed.
+        options: :class:`ScanOptions`.
+        workers: processes (1 = in this process).
+        val_fraction: fraction of scans in the validation split (chosen by a seeded permutation).
+        progress: show the progress bar.
+        images: also write each scan's colour/depth images and calibration (see :func:`write_scan`).
+    """
+    import multiprocessing as mp
+    import sys
+
+    from tqdm import tqdm
+
+    from depth3d.io.atomic import atomic_write
+    from depth3d.sim.realsense_sensor import RealSenseModel, d435_intrinsics
+
+    if num <= 0:
+        raise ValueError(f"write_scans: num must be positive, got {num}")
+    if workers <= 0:
+        raise ValueError(f"write_scans: workers must be positive, got {workers}")
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"write_scans: val_fraction must be in [0, 1), got {val_fraction}")
+    opt = options or ScanOptions()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    workers = min(workers, num)
+    nthreads = 1 if workers > 1 else 0
+    jobs = [(str(out), int(seed), i, opt, nthreads, images) for i in range(num)]
+    results: list[dict] = []
+    bar = tqdm(total=num, desc="sim scans", unit="scan", disable=not progress)
+    try:
+        if workers == 1:
+            for j in jobs:
+                results.append(_worker(j))
+                bar.update(1)
+        else:
+            # fork is cheap; fall back to spawn if this process already started Open3D/Embree threads
+            method = "spawn" if "open3d" in sys.modules else "fork"
+            with mp.get_context(method).Pool(workers) as pool:
+                for res in pool.imap_unordered(_worker, jobs, chunksize=1):
+                    results.append(res)
+                    bar.update(1)
+    finally:
+        bar.close()
+    results.sort(key=lambda d: d["idx"])
+    perm = np.random.default_rng([int(seed), 0x5B1]).permutation(num)
+    n_val = int(round(num * val_fraction))
+    val = sorted(int(i) for i in perm[:n_val])
+    train = sorted(int(i) for i in perm[n_val:])
+    for name, ids in (("train.txt", train), ("val.txt", val)):
+        with atomic_write(out / name, "w") as f:
+            f.write("".join(f"{i:06d}\n" for i in ids))
+    with atomic_write(out / "split.json", "w") as f:
+        json.dump({"train": train, "val": val}, f)
+    counts = np.zeros(len(CLASSES), dtype=int)
+    for r in results:
+        for c in r["classes"]:
+            counts[CLASSES.index(c)] += 1
+    meta = {
+        "format": "votenet-sunrgbd (pc, bbox, votes)", "generator": "depth3d.sim.dataset", "num": num,
+        "seed": int(seed), "classes": list(CLASSES), "options": opt.__dict__,
+        "intrinsics": d435_intrinsics(opt.width, opt.height).to_dict(),
+        "sensor": (RealSenseModel() if opt.noise else RealSenseModel.ideal()).to_dict(),
+        "frame": "upright depth frame: x right, y forward, z up, metres, camera at the origin",
+        "bbox_columns": ["cx", "cy", "cz", "half_l", "half_w", "half_h", "angle(-yaw)", "class_id"],
+        "boxes_per_class": dict(zip(CLASSES, counts.tolist())),
+        "scans": results,
+    }
+    with atomic_write(out / "meta.json", "w") as f:
+        json.dump(meta, f, indent=1)
+    return meta
+
+
+def load_scan(out_dir: str | Path, idx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Read scan ``idx``: ``(pc (N, 6), bbox (K, 8), point_votes (N, 10))`` with clear errors."""
+    out = Path(out_dir)
+    paths = [out / f"{idx:06d}_pc.npz", out / f"{idx:06d}_bbox.npy", out / f"{idx:06d}_votes.npz"]
+    for p in paths:
+        if not p.is_file():
+            raise FileNotFoundError(f"scan file {p} does not exist")
+    with np.load(paths[0]) as z:
+        pc = z["pc"]
+    bbox = np.load(paths[1])
+    with np.load(paths[2]) as z:
+        votes = z["point_votes"]
+    return pc, bbox, votes
+
+
