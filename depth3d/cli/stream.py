@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     rs.add_argument("--infrared", action="store_true", help="also stream both infrared images")
     rs.add_argument("--post", action="store_true",
                     help="librealsense post-processing (threshold, decimation 2, spatial, temporal)")
+    p.add_argument("--realtime", action="store_true",
+                   help="pace finite sources (recordings, folders) at their recorded timestamps")
     p.add_argument("--quiet", action="store_true", help="no per-second report")
     p.set_defaults(func=run)
 
@@ -158,9 +160,13 @@ def run(args: argparse.Namespace) -> int:
 def _loop(args, source, recorder, preview) -> tuple[int, str | None]:
     from depth3d.capture.source import SourceError
 
-    geometry = None
+    pipeline = None
     if not args.no_cloud or preview is not None:
-        from depth3d import geometry
+        from depth3d.capture.pipeline import StreamPipeline
+
+        # builds/loads the compiled kernels (and torch) before the first frame is timed
+        pipeline = StreamPipeline(args.voxel, args.min_depth, args.max_depth)
+    pace: tuple[float, float] | None = None
     n = 0
     window_start = time.perf_counter()
     window_frames = 0
@@ -173,12 +179,16 @@ def _loop(args, source, recorder, preview) -> tuple[int, str | None]:
             return n, f"source lost: {exc}; stopped"
         if frame is None:
             break
+        if args.realtime:
+            if pace is None:
+                pace = (time.perf_counter(), frame.timestamp)
+            wait = (frame.timestamp - pace[1]) - (time.perf_counter() - pace[0])
+            if wait > 0:
+                time.sleep(min(wait, 1.0))
         t_frame = time.perf_counter()
         cloud = None
-        if geometry is not None:
-            cloud = geometry.rgbd_to_cloud(frame, min_depth=args.min_depth, max_depth=args.max_depth)
-            if args.voxel:
-                cloud = geometry.voxel_downsample(cloud, args.voxel)
+        if pipeline is not None:
+            cloud = pipeline.cloud(frame)
             total_points = len(cloud.points)
         if recorder is not None:
             recorder.add_frame(frame)
