@@ -31,6 +31,10 @@ int64_t backproject(const uint16_t* d, const float* rays, int64_t H, int64_t W, 
                     const uint8_t* col, int mode, const Cam& cam, float* pts, float* cols) {
   int64_t n = 0;
   const float inv255 = 1.0f / 255.0f;
+  float Rf[9], tf[3];
+  for (int k = 0; k < 9; ++k) Rf[k] = float(cam.R[k]);
+  for (int k = 0; k < 3; ++k) tf[k] = float(cam.t[k]);
+  const float fxf = float(cam.fx), fyf = float(cam.fy), cxf = float(cam.cx), cyf = float(cam.cy);
   for (int64_t i = 0; i < H * W; ++i) {
     const uint16_t raw = d[i];
     if (raw == 0) continue;
@@ -45,15 +49,19 @@ int64_t backproject(const uint16_t* d, const float* rays, int64_t H, int64_t W, 
         const uint8_t* s = col + 3 * i;
         c[0] = s[0] * inv255; c[1] = s[1] * inv255; c[2] = s[2] * inv255;
       } else {
-        const double X = cam.R[0] * x + cam.R[1] * y + cam.R[2] * z + cam.t[0];
-        const double Y = cam.R[3] * x + cam.R[4] * y + cam.R[5] * z + cam.t[1];
-        const double Z = cam.R[6] * x + cam.R[7] * y + cam.R[8] * z + cam.t[2];
+        const float X = Rf[0] * x + Rf[1] * y + Rf[2] * z + tf[0];
+        const float Y = Rf[3] * x + Rf[4] * y + Rf[5] * z + tf[1];
+        const float Z = Rf[6] * x + Rf[7] * y + Rf[8] * z + tf[2];
         c[0] = c[1] = c[2] = 0.0f;
         if (Z > 0) {
-          const long u = std::lrint(cam.fx * X / Z + cam.cx), v = std::lrint(cam.fy * Y / Z + cam.cy);
-          if (u >= 0 && u < cam.w && v >= 0 && v < cam.h) {
+          const float iz = 1.0f / Z;
+          const float uf = fxf * X * iz + cxf, vf = fyf * Y * iz + cyf;
+          if (uf > -0.5f && vf > -0.5f) {
+          const int u = int(uf + 0.5f), v = int(vf + 0.5f);  // nearest pixel (ties away from zero)
+          if (u < cam.w && v < cam.h) {
             const uint8_t* s = col + 3 * (int64_t(v) * cam.w + u);
             c[0] = s[0] * inv255; c[1] = s[1] * inv255; c[2] = s[2] * inv255;
+          }
           }
         }
       }
@@ -65,15 +73,16 @@ int64_t backproject(const uint16_t* d, const float* rays, int64_t H, int64_t W, 
 
 // Mean of points (and colours) per voxel, voxels in order of first appearance.
 int64_t voxel_mean(const float* pts, const float* cols, int64_t n, double size, float* out_p, float* out_c) {
-  int64_t cap = 16;
-  while (cap < 2 * n) cap <<= 1;
+  int64_t cap = 1 << 14;  // grows (rehash) at half load: small tables stay in cache
   std::vector<int32_t> table(cap, -1);
   std::vector<uint64_t> keys;
   std::vector<double> acc;  // x y z r g b count
   keys.reserve(n / 4 + 16);
   acc.reserve(7 * (n / 4 + 16));
   const double inv = 1.0 / size;
-  const uint64_t mask = uint64_t(cap - 1);
+  uint64_t mask = uint64_t(cap - 1);
+  uint64_t last_key = ~uint64_t(0);
+  int32_t last_id = -1;
   for (int64_t i = 0; i < n; ++i) {
     const float* p = pts + 3 * i;
     const int64_t ix = int64_t(std::floor(p[0] * inv)), iy = int64_t(std::floor(p[1] * inv)),
@@ -81,19 +90,36 @@ int64_t voxel_mean(const float* pts, const float* cols, int64_t n, double size, 
     TORCH_CHECK(std::llabs(ix) < (1 << 20) && std::llabs(iy) < (1 << 20) && std::llabs(iz) < (1 << 20),
                 "voxel grid: points span more than 2^20 voxels from the origin; use a larger voxel size");
     const uint64_t k = voxel_key(ix, iy, iz);
-    uint64_t s = mix(k) & mask;
     int32_t id;
+    if (k == last_key) {  // neighbouring pixels usually fall into the same voxel
+      id = last_id;
+    } else {
+    uint64_t s = mix(k) & mask;
     while (true) {
       id = table[s];
       if (id < 0) {
         id = int32_t(keys.size());
         table[s] = id;
         keys.push_back(k);
-        acc.insert(acc.end(), 7, 0.0);
+        acc.resize(acc.size() + 7, 0.0);
+        if (int64_t(keys.size()) * 2 > cap) {  // rehash into a table twice as large
+          cap <<= 1;
+          mask = uint64_t(cap - 1);
+          std::fill(table.begin(), table.end(), -1);
+          table.resize(cap, -1);
+          for (int32_t j = 0; j < int32_t(keys.size()); ++j) {
+            uint64_t q = mix(keys[j]) & mask;
+            while (table[q] >= 0) q = (q + 1) & mask;
+            table[q] = j;
+          }
+        }
         break;
       }
       if (keys[id] == k) break;
       s = (s + 1) & mask;
+    }
+    last_key = k;
+    last_id = id;
     }
     double* a = acc.data() + 7 * int64_t(id);
     a[0] += p[0]; a[1] += p[1]; a[2] += p[2];
