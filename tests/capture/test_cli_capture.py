@@ -112,3 +112,51 @@ def test_devices_without_camera(run_cli):
     assert ("serial" in p.stdout) or ("no RealSense camera" in p.stdout and "sim:" in p.stdout)
     p = run_cli("devices", "--json", timeout=120)
     assert p.returncode == 0 and p.stdout.strip().startswith("[")
+
+
+def test_lost_camera_stops_cleanly_and_recording_replays(tmp_path):
+    """A source that stops answering mid-stream (SourceError, as a RealSense read times out when the
+    camera is unplugged) ends the stream loop with a message; the recording is finalised and replays."""
+    import argparse
+
+    from depth3d.capture.source import Source, SourceError
+    from depth3d.cli.stream import _loop
+
+    frames = make_frames(8, registered=True, start_index=0)
+
+    class Flaky(Source):
+        kind = "flaky"
+
+        def start(self):
+            self.depth_intrinsics = frames[0].depth_intrinsics
+            self._i = 0
+
+        def stop(self):
+            pass
+
+        def read(self, timeout=5.0):
+            if self._i == 5:
+                raise SourceError("no frames for 5.0 s (camera disconnected?)")
+            self._i += 1
+            return frames[self._i - 1]
+
+    args = argparse.Namespace(max_frames=None, timeout=1.0, realtime=False, quiet=True, no_cloud=False,
+                              voxel=0.05, min_depth=0.0, max_depth=float("inf"))
+    out = tmp_path / "lost.db3"
+    with Flaky() as src, Recorder(out) as rec:
+        n, lost = _loop(args, src, rec, None)
+    assert n == 5 and "camera disconnected" in lost
+    with open_source(str(out)) as rec2:
+        got = list(rec2)
+    assert [f.index for f in got] == [f.index for f in frames[:5]]
+
+
+def test_stream_view_opens_windows(run_cli, repo_root, tmp_path):
+    import shutil
+
+    if not os.environ.get("DISPLAY") and shutil.which("Xvfb") is None:
+        pytest.skip("no display and no Xvfb")
+    p = run_cli("stream", "--source", repo_root / "data" / "sample.db3", "--view", "--voxel", "0.03",
+                "--max-frames", "5", timeout=240)
+    assert p.returncode == 0, p.stderr
+    assert "done: 5 frames" in p.stdout
