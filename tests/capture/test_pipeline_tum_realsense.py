@@ -149,3 +149,71 @@ def test_no_camera_message_lists_alternatives():
     with pytest.raises(NoCameraError, match="serial 12345678"):
         with open_source("12345678"):
             pass
+
+
+def test_realsense_frameset_processing_with_software_device():
+    """The live source's per-frame path (drop counting, post-processing, rs.align, copies) on framesets
+    that a software device + rs.syncer produce, since no camera is attached here."""
+    import pyrealsense2 as rs
+
+    from depth3d.capture.realsense import PostProcessing, RealSenseSource
+
+    W, H = 96, 72
+    di = Intrinsics(W, H, 80.0, 80.0, 47.5, 35.5)
+    ci = Intrinsics(W, H, 85.0, 85.0, 47.5, 35.5)
+    dev = rs.software_device()
+    ds, cs = dev.add_sensor("Stereo Module"), dev.add_sensor("RGB Camera")
+
+    def stream(kind, uid, intr, fmt, bpp):
+        vs = rs.video_stream()
+        vs.type, vs.index, vs.uid, vs.width, vs.height, vs.fps, vs.bpp, vs.fmt = kind, 0, uid, W, H, 30, bpp, fmt
+        vs.intrinsics = intr.to_realsense()
+        return vs
+
+    dp = ds.add_video_stream(stream(rs.stream.depth, 0, di, rs.format.z16, 2))
+    cp = cs.add_video_stream(stream(rs.stream.color, 1, ci, rs.format.rgb8, 3))
+    ds.add_read_only_option(rs.option.depth_units, 0.001)
+    ex = rs.extrinsics()
+    ex.rotation, ex.translation = [1, 0, 0, 0, 1, 0, 0, 0, 1], [0.0, 0.0, 0.0]
+    dp.register_extrinsics_to(cp, ex)
+    cp.register_extrinsics_to(dp, ex)
+    dev.create_matcher(rs.matchers.dlr_c)
+    sync = rs.syncer()
+    ds.open(dp)
+    cs.open(cp)
+    ds.start(sync)
+    cs.start(sync)
+    src = RealSenseSource(align="color", post=PostProcessing(threshold=(0.1, 3.0)))
+    src.setup_processing(0.001)
+    frames = []
+    try:
+        for k, number in enumerate([1, 2, 3, 4, 7, 8]):  # 1 warms the syncer up; 5 and 6 are lost
+            depth = np.full((H, W), 1000 + 10 * k, np.uint16)
+            depth[:4] = 5000  # beyond the threshold
+            color = np.full((H, W, 3), k, np.uint8)
+            for sensor, prof, arr, bpp in ((ds, dp, depth, 2), (cs, cp, color, 3)):
+                f = rs.software_video_frame()
+                f.pixels, f.stride, f.bpp = arr, W * bpp, bpp
+                f.timestamp, f.domain, f.frame_number = number * 33.3, rs.timestamp_domain.hardware_clock, number
+                f.profile = prof.as_video_stream_profile()
+                sensor.on_video_frame(f)
+            while True:
+                ok, fs = sync.try_wait_for_frames(1000)
+                if not ok:
+                    break
+                if fs.get_depth_frame() and fs.get_color_frame():
+                    frames.append(src.process_frameset(fs))
+    finally:
+        for s in (ds, cs):
+            s.stop()
+            s.close()
+    assert [f.index for f in frames][-5:] == [2, 3, 4, 7, 8]
+    assert src.dropped == 2
+    f = frames[-1]
+    assert f.registered and f.depth_intrinsics == ci  # depth re-rendered into the colour camera
+    assert f.depth.dtype == np.uint16 and f.depth_scale == 0.001
+    centre = f.depth[20:50, 20:70]
+    assert np.all((centre == 0) | (np.abs(centre.astype(int) - 1050) <= 1))
+    assert np.count_nonzero(centre) > 0.9 * centre.size
+    assert not np.any(f.depth[:2] == 5000)  # threshold applied before alignment
+    assert np.all(f.color == 5) and f.timestamp == pytest.approx(8 * 0.0333)
