@@ -3,6 +3,7 @@
 #include <torch/extension.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -27,7 +28,7 @@ inline uint64_t mix(uint64_t k) {
 
 // Back-project valid depth pixels; colour from the registered image or by projecting into the colour camera.
 // Returns the number of points written to pts/cols (capacity H*W).
-int64_t backproject(const uint16_t* d, const float* rays, int64_t H, int64_t W, float scale, float zmin, float zmax,
+int64_t backproject(const uint16_t* d, const float* rays, int64_t i0, int64_t i1, float scale, float zmin, float zmax,
                     const uint8_t* col, int mode, const Cam& cam, float* pts, float* cols) {
   int64_t n = 0;
   const float inv255 = 1.0f / 255.0f;
@@ -35,7 +36,7 @@ int64_t backproject(const uint16_t* d, const float* rays, int64_t H, int64_t W, 
   for (int k = 0; k < 9; ++k) Rf[k] = float(cam.R[k]);
   for (int k = 0; k < 3; ++k) tf[k] = float(cam.t[k]);
   const float fxf = float(cam.fx), fyf = float(cam.fy), cxf = float(cam.cx), cyf = float(cam.cy);
-  for (int64_t i = 0; i < H * W; ++i) {
+  for (int64_t i = i0; i < i1; ++i) {
     const uint16_t raw = d[i];
     if (raw == 0) continue;
     const float z = float(raw) * scale;
@@ -71,70 +72,88 @@ int64_t backproject(const uint16_t* d, const float* rays, int64_t H, int64_t W, 
   return n;
 }
 
-// Mean of points (and colours) per voxel, voxels in order of first appearance.
-int64_t voxel_mean(const float* pts, const float* cols, int64_t n, double size, float* out_p, float* out_c) {
-  int64_t cap = 1 << 14;  // grows (rehash) at half load: small tables stay in cache
-  std::vector<int32_t> table(cap, -1);
+// Mean of points (and colours) per voxel, voxels in order of first appearance: open addressing, a one-entry
+// cache for runs of pixels in the same voxel, a table that starts small and doubles at half load.
+struct VoxelAcc {
+  double inv;
+  int64_t cap = 1 << 14;
+  uint64_t mask = (1 << 14) - 1;
+  std::vector<int32_t> table;
   std::vector<uint64_t> keys;
   std::vector<double> acc;  // x y z r g b count
-  keys.reserve(n / 4 + 16);
-  acc.reserve(7 * (n / 4 + 16));
-  const double inv = 1.0 / size;
-  uint64_t mask = uint64_t(cap - 1);
   uint64_t last_key = ~uint64_t(0);
   int32_t last_id = -1;
-  for (int64_t i = 0; i < n; ++i) {
-    const float* p = pts + 3 * i;
-    const int64_t ix = int64_t(std::floor(p[0] * inv)), iy = int64_t(std::floor(p[1] * inv)),
-                  iz = int64_t(std::floor(p[2] * inv));
-    TORCH_CHECK(std::llabs(ix) < (1 << 20) && std::llabs(iy) < (1 << 20) && std::llabs(iz) < (1 << 20),
-                "voxel grid: points span more than 2^20 voxels from the origin; use a larger voxel size");
-    const uint64_t k = voxel_key(ix, iy, iz);
-    int32_t id;
-    if (k == last_key) {  // neighbouring pixels usually fall into the same voxel
-      id = last_id;
-    } else {
-    uint64_t s = mix(k) & mask;
-    while (true) {
-      id = table[s];
-      if (id < 0) {
-        id = int32_t(keys.size());
-        table[s] = id;
-        keys.push_back(k);
-        acc.resize(acc.size() + 7, 0.0);
-        if (int64_t(keys.size()) * 2 > cap) {  // rehash into a table twice as large
-          cap <<= 1;
-          mask = uint64_t(cap - 1);
-          std::fill(table.begin(), table.end(), -1);
-          table.resize(cap, -1);
-          for (int32_t j = 0; j < int32_t(keys.size()); ++j) {
-            uint64_t q = mix(keys[j]) & mask;
-            while (table[q] >= 0) q = (q + 1) & mask;
-            table[q] = j;
+
+  VoxelAcc(double size, int64_t expect) : inv(1.0 / size), table(1 << 14, -1) {
+    keys.reserve(expect / 4 + 16);
+    acc.reserve(7 * (expect / 4 + 16));
+  }
+
+  void add(const float* pts, const float* cols, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float* p = pts + 3 * i;
+      const int64_t ix = int64_t(std::floor(p[0] * inv)), iy = int64_t(std::floor(p[1] * inv)),
+                    iz = int64_t(std::floor(p[2] * inv));
+      TORCH_CHECK(std::llabs(ix) < (1 << 20) && std::llabs(iy) < (1 << 20) && std::llabs(iz) < (1 << 20),
+                  "voxel grid: points span more than 2^20 voxels from the origin; use a larger voxel size");
+      const uint64_t k = voxel_key(ix, iy, iz);
+      int32_t id;
+      if (k == last_key) {
+        id = last_id;
+      } else {
+        uint64_t s = mix(k) & mask;
+        while (true) {
+          id = table[s];
+          if (id < 0) {
+            id = int32_t(keys.size());
+            table[s] = id;
+            keys.push_back(k);
+            acc.resize(acc.size() + 7, 0.0);
+            if (int64_t(keys.size()) * 2 > cap) grow();
+            break;
           }
+          if (keys[id] == k) break;
+          s = (s + 1) & mask;
         }
-        break;
+        last_key = k;
+        last_id = id;
       }
-      if (keys[id] == k) break;
-      s = (s + 1) & mask;
+      double* a = acc.data() + 7 * int64_t(id);
+      a[0] += p[0]; a[1] += p[1]; a[2] += p[2];
+      if (cols) { a[3] += cols[3 * i]; a[4] += cols[3 * i + 1]; a[5] += cols[3 * i + 2]; }
+      a[6] += 1.0;
     }
-    last_key = k;
-    last_id = id;
+  }
+
+  void grow() {
+    cap <<= 1;
+    mask = uint64_t(cap - 1);
+    table.assign(cap, -1);
+    for (int32_t j = 0; j < int32_t(keys.size()); ++j) {
+      uint64_t q = mix(keys[j]) & mask;
+      while (table[q] >= 0) q = (q + 1) & mask;
+      table[q] = j;
     }
-    double* a = acc.data() + 7 * int64_t(id);
-    a[0] += p[0]; a[1] += p[1]; a[2] += p[2];
-    if (cols) { a[3] += cols[3 * i]; a[4] += cols[3 * i + 1]; a[5] += cols[3 * i + 2]; }
-    a[6] += 1.0;
   }
-  const int64_t V = int64_t(keys.size());
-  for (int64_t v = 0; v < V; ++v) {
-    const double* a = acc.data() + 7 * v;
-    const double c = 1.0 / a[6];
-    out_p[3 * v] = float(a[0] * c); out_p[3 * v + 1] = float(a[1] * c); out_p[3 * v + 2] = float(a[2] * c);
-    if (cols) { out_c[3 * v] = float(a[3] * c); out_c[3 * v + 1] = float(a[4] * c); out_c[3 * v + 2] = float(a[5] * c); }
+
+  int64_t finish(float* out_p, float* out_c) const {
+    const int64_t V = int64_t(keys.size());
+    for (int64_t v = 0; v < V; ++v) {
+      const double* a = acc.data() + 7 * v;
+      const double c = 1.0 / a[6];
+      out_p[3 * v] = float(a[0] * c); out_p[3 * v + 1] = float(a[1] * c); out_p[3 * v + 2] = float(a[2] * c);
+      if (out_c) { out_c[3 * v] = float(a[3] * c); out_c[3 * v + 1] = float(a[4] * c); out_c[3 * v + 2] = float(a[5] * c); }
+    }
+    return V;
   }
-  return V;
+};
+
+int64_t voxel_mean(const float* pts, const float* cols, int64_t n, double size, float* out_p, float* out_c) {
+  VoxelAcc va(size, n);
+  va.add(pts, cols, n);
+  return va.finish(out_p, cols ? out_c : nullptr);
 }
+
 
 Cam make_cam(const torch::Tensor& cam_params, int64_t w, int64_t h) {
   TORCH_CHECK(cam_params.scalar_type() == torch::kFloat64 && cam_params.numel() == 16 && cam_params.is_contiguous(),
@@ -164,7 +183,7 @@ std::vector<torch::Tensor> rgbd_cloud(const torch::Tensor& depth, const torch::T
   if (mode == 2) c = make_cam(cam, color.size(1), color.size(0));
   auto pts = torch::empty({H * W, 3}, torch::kFloat32);
   auto cols = mode ? torch::empty({H * W, 3}, torch::kFloat32) : torch::empty({0, 3}, torch::kFloat32);
-  const int64_t n = backproject(depth.data_ptr<uint16_t>(), rays.data_ptr<float>(), H, W, float(scale), float(zmin),
+  const int64_t n = backproject(depth.data_ptr<uint16_t>(), rays.data_ptr<float>(), 0, H * W, float(scale), float(zmin),
                                 float(zmax), mode ? color.data_ptr<uint8_t>() : nullptr, int(mode), c,
                                 pts.data_ptr<float>(), mode ? cols.data_ptr<float>() : nullptr);
   return {pts.narrow(0, 0, n), mode ? cols.narrow(0, 0, n) : cols};
@@ -185,7 +204,43 @@ std::vector<torch::Tensor> voxel_down(const torch::Tensor& pts, const torch::Ten
   return {op.narrow(0, 0, V), has_c ? oc.narrow(0, 0, V) : oc};
 }
 
+
+// Fused: depth + colour -> voxel means in one pass over the image, in blocks of rows small enough to stay in
+// cache (no full-size intermediate cloud). Same arguments as rgbd_cloud plus the voxel size.
+std::vector<torch::Tensor> rgbd_voxel(const torch::Tensor& depth, const torch::Tensor& rays, double scale, double zmin,
+                                      double zmax, const torch::Tensor& color, int64_t mode, const torch::Tensor& cam,
+                                      double size) {
+  TORCH_CHECK(depth.scalar_type() == torch::kUInt16 && depth.dim() == 2 && depth.is_contiguous(),
+              "depth must be a contiguous (H, W) uint16 tensor");
+  const int64_t H = depth.size(0), W = depth.size(1);
+  TORCH_CHECK(rays.scalar_type() == torch::kFloat32 && rays.numel() == H * W * 2 && rays.is_contiguous(),
+              "rays must be a contiguous (H, W, 2) float32 tensor");
+  TORCH_CHECK(size > 0, "voxel size must be positive");
+  Cam c{};
+  if (mode == 1) TORCH_CHECK(color.numel() == H * W * 3, "registered colour must be (H, W, 3)");
+  if (mode == 2) c = make_cam(cam, color.size(1), color.size(0));
+  const int64_t block = std::max<int64_t>(1, 8192 / std::max<int64_t>(W, 1)) * W;
+  std::vector<float> bp(3 * block), bc(mode ? 3 * block : 0);
+  VoxelAcc va(size, H * W);
+  const uint16_t* d = depth.data_ptr<uint16_t>();
+  const float* r = rays.data_ptr<float>();
+  const uint8_t* col = mode ? color.data_ptr<uint8_t>() : nullptr;
+  for (int64_t i0 = 0; i0 < H * W; i0 += block) {
+    const int64_t i1 = std::min(H * W, i0 + block);
+    // backproject writes point j of the block at bp[3 * j]; rays/colour are indexed by the global pixel
+    const int64_t n = backproject(d, r, i0, i1, float(scale), float(zmin), float(zmax), col, int(mode), c, bp.data(),
+                                  mode ? bc.data() : nullptr);
+    va.add(bp.data(), mode ? bc.data() : nullptr, n);
+  }
+  const int64_t V = int64_t(va.keys.size());
+  auto op = torch::empty({V, 3}, torch::kFloat32);
+  auto oc = mode ? torch::empty({V, 3}, torch::kFloat32) : torch::empty({0, 3}, torch::kFloat32);
+  va.finish(op.data_ptr<float>(), mode ? oc.data_ptr<float>() : nullptr);
+  return {op, oc};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("rgbd_cloud", &rgbd_cloud, "depth + colour -> coloured points (CPU)");
+  m.def("rgbd_voxel", &rgbd_voxel, "depth + colour -> voxel means in one pass (CPU)");
   m.def("voxel_down", &voxel_down, "hash voxel mean of points and colours, first-seen order (CPU)");
 }
