@@ -47,7 +47,7 @@ def make_recording(path: Path, w: int, h: int, frames: int) -> None:
             rec.add_frame(replace(f, index=i, timestamp=i / 30.0))
 
 
-def replay_pass(path: Path, voxel: float) -> dict[str, float]:
+def replay_pass(path: Path, voxel: float, fused: bool = False) -> dict[str, float]:
     """One pass over the file: seconds spent per stage, summed over frames, and the frame count."""
     from depth3d.capture.pipeline import StreamPipeline
     from depth3d.capture.source import open_source
@@ -63,10 +63,14 @@ def replay_pass(path: Path, voxel: float) -> dict[str, float]:
             t1 = time.perf_counter()
             if frame is None:
                 break
-            pts, cols = sp.points(frame)
-            t2 = time.perf_counter()
-            sp.downsample(pts, cols)
-            t3 = time.perf_counter()
+            if fused:
+                sp.cloud(frame)
+                t2 = t3 = time.perf_counter()
+            else:
+                pts, cols = sp.points(frame)
+                t2 = time.perf_counter()
+                sp.downsample(pts, cols)
+                t3 = time.perf_counter()
             t["replay"] += t1 - t0
             t["align+cloud"] += t2 - t1
             t["voxel"] += t3 - t2
@@ -83,9 +87,23 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--voxel", type=float, default=0.02)
     ap.add_argument("--out", default="benchmarks/results/capture.md")
+    ap.add_argument("--recordings", help="folder with bench_WxH.db3 files made earlier (--make-only); "
+                    "default: write them into a temporary folder")
+    ap.add_argument("--make-only", action="store_true", help="only write the recordings into --recordings")
+    ap.add_argument("--note", default="", help="extra text for the machine description")
+    ap.add_argument("--append", action="store_true", help="append to --out instead of replacing it")
     args = ap.parse_args()
-    import open3d as o3d
     import torch
+
+    if args.make_only:
+        Path(args.recordings).mkdir(parents=True, exist_ok=True)
+        for w, h in SIZES:
+            make_recording(Path(args.recordings) / f"bench_{w}x{h}.db3", w, h, args.frames)
+        return 0
+    try:
+        import open3d as o3d
+    except ImportError:
+        o3d = None
 
     torch.set_num_threads(2)
     from depth3d import geometry
@@ -99,9 +117,14 @@ def main() -> int:
     peers = []
     with tempfile.TemporaryDirectory() as tmp:
         for w, h in SIZES:
-            path = Path(tmp) / f"bench_{w}x{h}.db3"
-            make_recording(path, w, h, args.frames)
+            if args.recordings:
+                path = Path(args.recordings) / f"bench_{w}x{h}.db3"
+            else:
+                path = Path(tmp) / f"bench_{w}x{h}.db3"
+                make_recording(path, w, h, args.frames)
             passes = [replay_pass(path, args.voxel) for _ in range(args.repeats)]
+            fused_passes = [replay_pass(path, args.voxel, fused=True) for _ in range(args.repeats)]
+            fps_fused = statistics.median(p["frames"] / p["total"] for p in fused_passes)
             # per-stage medians (ms / frame) over passes
             med = {k: statistics.median(p[k] / p["frames"] * 1000 for p in passes)
                    for k in ("replay", "align+cloud", "voxel", "total")}
@@ -111,26 +134,29 @@ def main() -> int:
                 frame = src.read()
             sp = StreamPipeline(args.voxel)
             pts, cols = sp.points(frame)
-            pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts.astype(np.float64)))
-            pcd.colors = o3d.utility.Vector3dVector(cols.astype(np.float64))
             cl = geometry.rgbd_to_cloud(frame)
-            t = interleaved({
+            contenders = {
                 "cloud": lambda: sp.points(frame, color=False),
                 "align+cloud": lambda: sp.points(frame),
                 "voxel": lambda: sp.downsample(pts, cols),
                 "geometry align+cloud": lambda: geometry.rgbd_to_cloud(frame),
                 "geometry voxel": lambda: geometry.voxel_downsample(cl, args.voxel),
-                "open3d voxel": lambda: pcd.voxel_down_sample(args.voxel),
-            }, repeats=15, warmup=2)
+                "fused align+cloud+voxel": lambda: sp.cloud(frame),
+            }
+            if o3d is not None:
+                pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts.astype(np.float64)))
+                pcd.colors = o3d.utility.Vector3dVector(cols.astype(np.float64))
+                contenders["open3d voxel"] = lambda: pcd.voxel_down_sample(args.voxel)
+            t = interleaved(contenders, repeats=15, warmup=2)
             ms = {k: v * 1000 for k, v in t.items()}
-            rows.append((f"{w}x{h}", passes[0]["frames"], sum(p["dropped"] for p in passes), fps, med,
+            rows.append((f"{w}x{h}", passes[0]["frames"], sum(p["dropped"] for p in passes), fps, fps_fused, med,
                          ms["cloud"], ms["align+cloud"] - ms["cloud"], len(pts)))
             peers.append((f"{w}x{h}", ms))
             print(f"{w}x{h}: {fps:.1f} fps end to end; per frame ms: {med}; in-memory: {ms}", flush=True)
     lines = [
         "## Streaming: replay -> align -> cloud -> voxel (CPU)",
         "",
-        f"- machine: {machine()} (shared with other jobs while measured: numbers are noisy; medians)",
+        f"- machine: {machine()}{args.note}",
         f"- date: {today()}",
         f"- command: `python benchmarks/bench_stream.py --frames {args.frames} --repeats {args.repeats} "
         f"--voxel {args.voxel}`",
@@ -139,12 +165,12 @@ def main() -> int:
         f"voxel {args.voxel} m. End-to-end fps = frames / wall time of the whole pass (median of passes). "
         "Goal: >= 60 fps at 848x480.",
         "",
-        "| size | frames | dropped | end-to-end fps | replay ms | align+cloud ms | voxel ms | total ms/frame |"
-        " cloud ms (in memory) | align ms (in memory) | points |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| size | frames | dropped | fps, fused kernel | fps, stage by stage | replay ms | align+cloud ms | voxel ms |"
+        " total ms/frame | cloud ms (in memory) | align ms (in memory) | points |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for size, n, dropped, fps, med, cloud_ms, align_ms, npts in rows:
-        lines.append(f"| {size} | {n} | {dropped} | {fps:.1f} | {med['replay']:.2f} | {med['align+cloud']:.2f} | "
+    for size, n, dropped, fps, fps_fused, med, cloud_ms, align_ms, npts in rows:
+        lines.append(f"| {size} | {n} | {dropped} | {fps_fused:.1f} | {fps:.1f} | {med['replay']:.2f} | {med['align+cloud']:.2f} | "
                      f"{med['voxel']:.2f} | {med['total']:.2f} | {cloud_ms:.2f} | {align_ms:.2f} | {npts} |")
     lines += [
         "",
@@ -155,14 +181,18 @@ def main() -> int:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for size, ms in peers:
+        o3d_cells = (f"{ms['open3d voxel']:.2f} | {ms['open3d voxel'] / ms['voxel']:.1f}x |" if "open3d voxel" in ms
+                     else "n/a | n/a |")
         lines.append(f"| {size} | {ms['align+cloud']:.2f} | {ms['geometry align+cloud']:.2f} | "
                      f"{ms['geometry align+cloud'] / ms['align+cloud']:.1f}x | {ms['voxel']:.2f} | "
-                     f"{ms['geometry voxel']:.2f} | {ms['geometry voxel'] / ms['voxel']:.1f}x | "
-                     f"{ms['open3d voxel']:.2f} | {ms['open3d voxel'] / ms['voxel']:.1f}x |")
+                     f"{ms['geometry voxel']:.2f} | {ms['geometry voxel'] / ms['voxel']:.1f}x | " + o3d_cells)
+    lines += ["", "Fused kernel (align + cloud + voxel in one pass over the image), in memory, median ms: "
+              + ", ".join(f"{size}: {ms['fused align+cloud+voxel']:.2f}" for size, ms in peers)]
     text = "\n".join(lines) + "\n"
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    with open(out, "a" if args.append else "w") as f:
+        f.write(("\n" if args.append else "") + text)
     print(text)
     return 0
 
