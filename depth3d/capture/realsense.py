@@ -19,7 +19,7 @@ Dropped frames are counted from gaps in the depth frame numbers. With no camera 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from depth3d.capture._rs import extrinsics_to_pose, import_rs
@@ -217,9 +217,7 @@ class RealSenseSource(Source):
         self.depth_to_color = getattr(self, "_d2c", Pose.identity())
 
     def read(self, timeout: float = 5.0) -> RGBDFrame | None:
-        import numpy as np
-
-        rs = import_rs()
+        """Next frame; SourceError when the camera sends nothing for ``timeout`` s (unplugged)."""
         if self._pipe is None:
             raise SourceError("RealSense source is not started (use it in a `with` block)")
         ok, fs = self._pipe.try_wait_for_frames(int(timeout * 1000))

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from depth3d.capture._rs import f32, intrinsics_f32, ms_for_seconds
+from depth3d.capture._rs import intrinsics_f32, ms_for_seconds
 from depth3d.capture.playback import RecordingSource, open_recording, probe_recording
 from depth3d.capture.record import Recorder
-from depth3d.capture.source import SourceError, open_source
+from depth3d.capture.source import open_source
 
 from .conftest import make_frames
 
