@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "scheme source (sim:..., stereo:..., tof:..., sl:...); default: the first RealSense")
     p.add_argument("--view", action="store_true",
                    help="Open3D window with the cloud + OpenCV window with colour and depth")
-    p.add_argument("--record", metavar="FILE", help="record the frames into a librealsense .db3 file")
+    p.add_argument("--record", "-o", "--output", dest="record", metavar="FILE",
+                   help="record the frames into a librealsense .db3 file")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     p.add_argument("--voxel", type=float, metavar="SIZE", help="voxel down-sample the cloud (metres)")
     p.add_argument("--min-depth", type=float, default=0.0, help="metres (default 0)")
