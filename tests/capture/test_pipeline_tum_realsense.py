@@ -217,3 +217,12 @@ def test_realsense_frameset_processing_with_software_device():
     assert np.count_nonzero(centre) > 0.9 * centre.size
     assert not np.any(f.depth[:2] == 5000)  # threshold applied before alignment
     assert np.all(f.color == 5) and f.timestamp == pytest.approx(8 * 0.0333)
+
+
+@pytest.mark.parametrize("registered", [True, False])
+def test_fused_kernel_equals_two_stage_path(registered):
+    f = _frame(registered, seed=3)
+    sp = StreamPipeline(0.03)
+    a = sp.cloud(f)
+    b = sp.downsample(*sp.points(f))
+    assert np.array_equal(a.points, b.points) and np.array_equal(a.colors, b.colors)

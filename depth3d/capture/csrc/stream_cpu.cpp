@@ -29,7 +29,7 @@ inline uint64_t mix(uint64_t k) {
 // Back-project valid depth pixels; colour from the registered image or by projecting into the colour camera.
 // Returns the number of points written to pts/cols (capacity H*W).
 int64_t backproject(const uint16_t* d, const float* rays, int64_t i0, int64_t i1, float scale, float zmin, float zmax,
-                    const uint8_t* col, int mode, const Cam& cam, float* pts, float* cols) {
+                    const uint8_t* col, int mode, const Cam& cam, float* pts, float* cols, int32_t* pix = nullptr) {
   int64_t n = 0;
   const float inv255 = 1.0f / 255.0f;
   float Rf[9], tf[3];
@@ -44,6 +44,7 @@ int64_t backproject(const uint16_t* d, const float* rays, int64_t i0, int64_t i1
     const float x = z * rays[2 * i], y = z * rays[2 * i + 1];
     float* p = pts + 3 * n;
     p[0] = x; p[1] = y; p[2] = z;
+    if (pix) pix[n] = int32_t(i);
     if (cols) {
       float* c = cols + 3 * n;
       if (mode == 1) {  // registered
@@ -89,7 +90,12 @@ struct VoxelAcc {
     acc.reserve(7 * (expect / 4 + 16));
   }
 
-  void add(const float* pts, const float* cols, int64_t n) {
+  // Column cache: the voxel last seen in each image column (the row above usually shares it).
+  std::vector<uint64_t> col_key;
+  std::vector<int32_t> col_id;
+  int64_t width = 0;
+
+  void add(const float* pts, const float* cols, int64_t n, const int32_t* pix = nullptr) {
     for (int64_t i = 0; i < n; ++i) {
       const float* p = pts + 3 * i;
       const int64_t ix = int64_t(std::floor(p[0] * inv)), iy = int64_t(std::floor(p[1] * inv)),
@@ -98,8 +104,14 @@ struct VoxelAcc {
                   "voxel grid: points span more than 2^20 voxels from the origin; use a larger voxel size");
       const uint64_t k = voxel_key(ix, iy, iz);
       int32_t id;
+      int64_t cx = -1;
+      if (pix) cx = pix[i] % width;
       if (k == last_key) {
         id = last_id;
+      } else if (cx >= 0 && col_key[cx] == k) {
+        id = col_id[cx];
+        last_key = k;
+        last_id = id;
       } else {
         uint64_t s = mix(k) & mask;
         while (true) {
@@ -118,6 +130,7 @@ struct VoxelAcc {
         last_key = k;
         last_id = id;
       }
+      if (cx >= 0) { col_key[cx] = k; col_id[cx] = id; }
       double* a = acc.data() + 7 * int64_t(id);
       a[0] += p[0]; a[1] += p[1]; a[2] += p[2];
       if (cols) { a[3] += cols[3 * i]; a[4] += cols[3 * i + 1]; a[5] += cols[3 * i + 2]; }
@@ -221,7 +234,11 @@ std::vector<torch::Tensor> rgbd_voxel(const torch::Tensor& depth, const torch::T
   if (mode == 2) c = make_cam(cam, color.size(1), color.size(0));
   const int64_t block = std::max<int64_t>(1, 8192 / std::max<int64_t>(W, 1)) * W;
   std::vector<float> bp(3 * block), bc(mode ? 3 * block : 0);
+  std::vector<int32_t> pix(block);
   VoxelAcc va(size, H * W);
+  va.width = W;
+  va.col_key.assign(W, ~uint64_t(0));
+  va.col_id.assign(W, -1);
   const uint16_t* d = depth.data_ptr<uint16_t>();
   const float* r = rays.data_ptr<float>();
   const uint8_t* col = mode ? color.data_ptr<uint8_t>() : nullptr;
@@ -229,8 +246,8 @@ std::vector<torch::Tensor> rgbd_voxel(const torch::Tensor& depth, const torch::T
     const int64_t i1 = std::min(H * W, i0 + block);
     // backproject writes point j of the block at bp[3 * j]; rays/colour are indexed by the global pixel
     const int64_t n = backproject(d, r, i0, i1, float(scale), float(zmin), float(zmax), col, int(mode), c, bp.data(),
-                                  mode ? bc.data() : nullptr);
-    va.add(bp.data(), mode ? bc.data() : nullptr, n);
+                                  mode ? bc.data() : nullptr, pix.data());
+    va.add(bp.data(), mode ? bc.data() : nullptr, n, pix.data());
   }
   const int64_t V = int64_t(va.keys.size());
   auto op = torch::empty({V, 3}, torch::kFloat32);
