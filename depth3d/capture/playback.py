@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import json
 import os
 import queue
 import sqlite3
@@ -191,6 +192,14 @@ class RecordingSource(Source):
             self._depth3d_file = True
             kind = pl.split(":", 1)[1]
             self.sensor_kind = kind if kind in SENSORS else "file"
+        exact: dict[str, Any] = {}
+        if self._depth3d_file and dev.supports(rs.camera_info.physical_port):
+            port = dev.get_info(rs.camera_info.physical_port)
+            if port.startswith("depth3d:"):
+                try:
+                    exact = json.loads(port[len("depth3d:"):])
+                except ValueError:
+                    exact = {}
         depth_profile = color_profile = None
         self._kinds: set[str] = set()
         for sensor in dev.query_sensors():
@@ -227,6 +236,7 @@ class RecordingSource(Source):
             except RuntimeError:
                 self.depth_to_color = Pose.identity()
         self._fps = depth_profile.fps()
+        self._apply_exact(exact)
         self._buf = {k: collections.deque() for k in self._kinds}
         self._ended = {k: False for k in self._kinds}
         # librealsense starts playing when the first sensor starts: pause so that no stream loses its
@@ -235,6 +245,31 @@ class RecordingSource(Source):
         for sensor in self._sensors:
             sensor.start(self._callback)
         self._pb.resume()
+
+    def _apply_exact(self, exact: dict[str, Any]) -> None:
+        """Use the float64 values a depth3d recorder stored, where they agree with the float32 streams."""
+        from depth3d.capture._rs import f32, intrinsics_f32
+
+        try:
+            if exact.get("depth_scale") is not None and abs(f32(exact["depth_scale"]) - self.depth_scale) <= \
+                    1e-6 * max(self.depth_scale, 1e-9) + 5e-7:
+                self.depth_scale = float(exact["depth_scale"])
+            di = exact.get("depth_intrinsics")
+            if di is not None:
+                di = Intrinsics.from_dict(di)
+                if intrinsics_f32(di) == self.depth_intrinsics:
+                    self.depth_intrinsics = di
+            ci = exact.get("color_intrinsics")
+            if ci is not None and self.color_intrinsics is not None:
+                ci = Intrinsics.from_dict(ci)
+                if intrinsics_f32(ci) == self.color_intrinsics:
+                    self.color_intrinsics = ci
+            if exact.get("depth_to_color") is not None and self.color_intrinsics is not None:
+                pose = Pose.from_list(exact["depth_to_color"])
+                if np.allclose(pose.matrix, self.depth_to_color.matrix, atol=1e-5):
+                    self.depth_to_color = pose
+        except (ValueError, TypeError, KeyError):
+            pass  # a foreign or damaged note: keep librealsense's float32 values
 
     # ------------------------------------------------------------------ frames in (librealsense thread)
     def _callback(self, f) -> None:
@@ -322,14 +357,11 @@ class RecordingSource(Source):
         return True
 
     def _match(self, kind: str, d: _Item, done: bool) -> tuple[bool, _Item | None]:
-        """(ready, item) for stream ``kind`` to pair with depth item ``d``."""
+        """(ready, item) for stream ``kind`` to pair with depth item ``d``; does not touch the buffers."""
         buf = self._buf[kind]
         if kind.startswith("infrared") or self._depth3d_file:  # same frame counter as depth
-            while buf and buf[0].number < d.number and buf[0].ms <= d.ms:
-                buf.popleft()
             for it in buf:
                 if it.number == d.number:
-                    buf.remove(it)
                     return True, it
             if done or any(it.number > d.number for it in buf):
                 return True, None
@@ -339,10 +371,17 @@ class RecordingSource(Source):
             return done, None
         if buf[-1].ms < d.ms and not done:
             return False, None
-        best = min(buf, key=lambda it: abs(it.ms - d.ms))
-        while buf and buf[0] is not best:
-            buf.popleft()
-        return True, best  # kept in the buffer: the next depth frame may pair with it too
+        return True, min(buf, key=lambda it: abs(it.ms - d.ms))
+
+    def _consume(self, kind: str, d: _Item, it: _Item | None) -> None:
+        """Drop the frames of ``kind`` that can no longer pair with a later depth frame."""
+        buf = self._buf[kind]
+        if kind.startswith("infrared") or self._depth3d_file:
+            while buf and (buf[0].number <= d.number):
+                buf.popleft()
+        elif it is not None:
+            while buf and buf[0] is not it:  # the chosen one stays: the next depth frame may pair with it
+                buf.popleft()
 
     def read(self, timeout: float | None = None) -> RGBDFrame | None:
         """Next frame in recording order, or None at the end of the file.
@@ -368,6 +407,8 @@ class RecordingSource(Source):
                     parts[kind] = it
                 if ready:
                     depth_buf.popleft()
+                    for kind, it in parts.items():
+                        self._consume(kind, d, it)
                     return self._make_frame(d, parts)
             elif done:
                 return None

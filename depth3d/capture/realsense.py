@@ -19,7 +19,7 @@ Dropped frames are counted from gaps in the depth frame numbers. With no camera 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from depth3d.capture._rs import extrinsics_to_pose, import_rs
@@ -217,15 +217,30 @@ class RealSenseSource(Source):
         self.depth_to_color = getattr(self, "_d2c", Pose.identity())
 
     def read(self, timeout: float = 5.0) -> RGBDFrame | None:
-        import numpy as np
-
-        rs = import_rs()
+        """Next frame; SourceError when the camera sends nothing for ``timeout`` s (unplugged)."""
         if self._pipe is None:
             raise SourceError("RealSense source is not started (use it in a `with` block)")
         ok, fs = self._pipe.try_wait_for_frames(int(timeout * 1000))
         if not ok:
             raise SourceError(f"RealSense {self._info.get('serial', '')}: no frames for {timeout:.1f} s "
                               "(camera disconnected?)")
+        return self.process_frameset(fs)
+
+    def setup_processing(self, depth_scale: float, depth_to_color: Pose | None = None) -> None:
+        """Prepare alignment and filters without a pipeline (for framesets from elsewhere, e.g. a software
+        device or a syncer); :meth:`start` does this for live cameras."""
+        rs = import_rs()
+        self.depth_scale = float(depth_scale)
+        self._align = rs.align(rs.stream.color if self.align_to == "color" else rs.stream.depth) \
+            if self.align_to else None
+        self._filters = self.post.build() if self.post is not None and self.post.enabled else []
+        self._d2c = depth_to_color if depth_to_color is not None else Pose.identity()
+
+    def process_frameset(self, fs) -> RGBDFrame:
+        """One ``rs.composite_frame`` (depth [+ colour] [+ infrared]) -> RGBDFrame: drop counting,
+        post-processing, alignment, copies out of librealsense's frame pool."""
+        import numpy as np
+
         depth_raw = fs.get_depth_frame()
         number = depth_raw.get_frame_number()
         if self._last_number is not None and number > self._last_number + 1:

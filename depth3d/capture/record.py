@@ -7,9 +7,11 @@ Viewer, ``rs-convert`` and :func:`depth3d.capture.playback.open_recording` open 
 What round-trips bit-exactly through :class:`Recorder` and :mod:`depth3d.capture.playback`:
 
 * uint16 depth values and RGB colour (librealsense stores them losslessly);
-* intrinsics and depth units *as float32* (librealsense's storage type; a RealSense camera's own
-  values are float32 already; other sources' float64 values come back rounded to float32);
-* the depth-to-colour extrinsics (float32), frame numbers (``RGBDFrame.index``), frame order;
+* intrinsics, depth units and the depth-to-colour extrinsics: librealsense stores them as float32 (depth
+  units even as 6-decimal text), so the exact float64 values are also written as JSON into the device
+  info (``physical_port = "depth3d:{...}"``) and depth3d's playback uses those; other tools see the
+  usual float32 stream intrinsics;
+* frame numbers (``RGBDFrame.index``) and frame order;
 * timestamps in seconds, exactly: the librealsense timestamp (milliseconds) is written as usual, and the
   float64 bits of the seconds go into the ``frame_timestamp`` metadata of depth3d-made files
   (marked by ``product_line = "depth3d:<sensor>"`` in the device info).
@@ -22,6 +24,7 @@ a crash still holds every frame written so far; :meth:`Recorder.close` flushes a
 from __future__ import annotations
 
 import atexit
+import json
 import struct
 import threading
 import weakref
@@ -149,6 +152,12 @@ class Recorder:
             self._sensors.append(color_sensor)
             self._color_sensor = color_sensor
             self._color_shape = frame.color.shape[:2]
+        # librealsense keeps intrinsics as float32 and option values as 6-decimal text: the exact float64
+        # values go into the device info as JSON, read back by depth3d's playback
+        exact = {"depth_scale": self._depth_scale, "depth_intrinsics": di.to_dict(),
+                 "color_intrinsics": (frame.color_intrinsics or di).to_dict() if frame.color is not None else None,
+                 "depth_to_color": frame.depth_to_color.to_list()}
+        dev.register_info(rs.camera_info.physical_port, "depth3d:" + json.dumps(exact, separators=(",", ":")))
         self._recorder = rs.recorder(str(self.path), dev)
         self._dev = dev
         depth_sensor.open([p for k, p in self._profiles.items() if k != "color"])

@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "scheme source (sim:..., stereo:..., tof:..., sl:...); default: the first RealSense")
     p.add_argument("--view", action="store_true",
                    help="Open3D window with the cloud + OpenCV window with colour and depth")
-    p.add_argument("--record", metavar="FILE", help="record the frames into a librealsense .db3 file")
+    p.add_argument("--record", "-o", "--output", dest="record", metavar="FILE",
+                   help="record the frames into a librealsense .db3 file")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     p.add_argument("--voxel", type=float, metavar="SIZE", help="voxel down-sample the cloud (metres)")
     p.add_argument("--min-depth", type=float, default=0.0, help="metres (default 0)")
@@ -40,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     rs.add_argument("--infrared", action="store_true", help="also stream both infrared images")
     rs.add_argument("--post", action="store_true",
                     help="librealsense post-processing (threshold, decimation 2, spatial, temporal)")
+    p.add_argument("--realtime", action="store_true",
+                   help="pace finite sources (recordings, folders) at their recorded timestamps")
     p.add_argument("--quiet", action="store_true", help="no per-second report")
     p.set_defaults(func=run)
 
@@ -158,9 +161,13 @@ def run(args: argparse.Namespace) -> int:
 def _loop(args, source, recorder, preview) -> tuple[int, str | None]:
     from depth3d.capture.source import SourceError
 
-    geometry = None
+    pipeline = None
     if not args.no_cloud or preview is not None:
-        from depth3d import geometry
+        from depth3d.capture.pipeline import StreamPipeline
+
+        # builds/loads the compiled kernels (and torch) before the first frame is timed
+        pipeline = StreamPipeline(args.voxel, args.min_depth, args.max_depth)
+    pace: tuple[float, float] | None = None
     n = 0
     window_start = time.perf_counter()
     window_frames = 0
@@ -173,12 +180,16 @@ def _loop(args, source, recorder, preview) -> tuple[int, str | None]:
             return n, f"source lost: {exc}; stopped"
         if frame is None:
             break
+        if args.realtime:
+            if pace is None:
+                pace = (time.perf_counter(), frame.timestamp)
+            wait = (frame.timestamp - pace[1]) - (time.perf_counter() - pace[0])
+            if wait > 0:
+                time.sleep(min(wait, 1.0))
         t_frame = time.perf_counter()
         cloud = None
-        if geometry is not None:
-            cloud = geometry.rgbd_to_cloud(frame, min_depth=args.min_depth, max_depth=args.max_depth)
-            if args.voxel:
-                cloud = geometry.voxel_downsample(cloud, args.voxel)
+        if pipeline is not None:
+            cloud = pipeline.cloud(frame)
             total_points = len(cloud.points)
         if recorder is not None:
             recorder.add_frame(frame)
