@@ -12,6 +12,9 @@ import numpy as np
 
 from depth3d.stereo.calibration import StereoCalibration
 
+#: disparities at or below this (pixels; OpenCV's 1/16 resolution) are invalid: never 'very far'
+MIN_DISPARITY = 1.0 / 16.0
+
 
 def focal_baseline(Q: np.ndarray) -> tuple[float, float, float]:
     """(f pixels, B baseline, cx offset term) from a Q matrix of ``cv2.stereoRectify``.
@@ -27,14 +30,14 @@ def focal_baseline(Q: np.ndarray) -> tuple[float, float, float]:
     return float(f), float(abs(B)), float(Q[3, 3])
 
 
-def disparity_to_depth(disparity: np.ndarray, focal: float, baseline: float, min_disparity: float = 0.0,
+def disparity_to_depth(disparity: np.ndarray, focal: float, baseline: float, min_disparity: float = MIN_DISPARITY,
                        max_depth: float | None = None, doffs: float = 0.0) -> np.ndarray:
     """Planar depth ``Z = f * B / (d + doffs)`` with invalid pixels set to 0.
 
     Args:
         disparity: (H, W) float32 pixels (0 = invalid).
         focal: rectified focal length in pixels; baseline: camera distance (calibration units).
-        min_disparity: disparities <= this are invalid; max_depth: depths above it are set to 0.
+        min_disparity: disparities <= this are invalid (default 1/16 px); max_depth: depths above it are set to 0.
         doffs: ``cx_left - cx_right`` of the rectified cameras (0 with ``CALIB_ZERO_DISPARITY``).
     Returns:
         (H, W) float32 depth, 0 where invalid.
@@ -57,7 +60,7 @@ def depth_from_calibration(disparity: np.ndarray, calib: StereoCalibration, **kw
     return disparity_to_depth(disparity, f, B, doffs=-doffs if doffs else 0.0, **kwargs)
 
 
-def reproject_q(disparity: np.ndarray, Q: np.ndarray, min_disparity: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def reproject_q(disparity: np.ndarray, Q: np.ndarray, min_disparity: float = MIN_DISPARITY) -> tuple[np.ndarray, np.ndarray]:
     """``cv2.reprojectImageTo3D`` with masking: (points (H, W, 3) float32, valid (H, W) bool).
 
     Invalid points (disparity <= ``min_disparity``) are 0, not OpenCV's 10000 fill.
