@@ -98,3 +98,38 @@ def depth_to_points(depth: np.ndarray, fx: float, fy: float, cx: float, cy: floa
         c = color[::stride, ::stride]
         cols = c[valid].astype(np.float32) * np.float32(1.0 / 255.0)
     return pts, cols
+
+
+class CloudMaker:
+    """Fast depth -> coloured cloud for a fixed rectified camera (ray table computed once).
+
+    ``__call__(depth, image)``: depth (H, W) float32 (0 = invalid); image (H, W) uint8 grey or (H, W, 3)
+    uint8 RGB. Returns (points (N, 3) float32, colors (N, 3) float32 0..1), rectified camera frame.
+    """
+
+    def __init__(self, width: int, height: int, fx: float, fy: float, cx: float, cy: float) -> None:
+        u = (np.arange(width, dtype=np.float32) - np.float32(cx)) / np.float32(fx)
+        v = (np.arange(height, dtype=np.float32) - np.float32(cy)) / np.float32(fy)
+        rays = np.ones((height, width, 3), np.float32)
+        rays[..., 0] = u[None, :]
+        rays[..., 1] = v[:, None]
+        self.rays = rays.reshape(-1, 3)
+        self.shape = (height, width)
+
+    def __call__(self, depth: np.ndarray, image: np.ndarray | None = None):
+        if depth.shape != self.shape:
+            raise ValueError(f"depth is {depth.shape[1]}x{depth.shape[0]}, cloud maker is for "
+                             f"{self.shape[1]}x{self.shape[0]}")
+        z = depth.reshape(-1)
+        idx = np.flatnonzero(z)
+        zz = z[idx]
+        pts = self.rays[idx]
+        pts *= zz[:, None]
+        cols = None
+        if image is not None:
+            flat = image.reshape(len(z), -1)[idx]
+            cols = flat.astype(np.float32)
+            cols *= np.float32(1.0 / 255.0)
+            if cols.shape[1] == 1:
+                cols = np.repeat(cols, 3, axis=1)
+        return pts, cols
