@@ -283,8 +283,8 @@ class RealSenseIRSource(StereoSource):
 class SimStereoSource(StereoSource):
     """The virtual stereo sensor (:mod:`depth3d.sim.stereo_sensor`) flying slowly through a scene.
 
-    ``scene="boxes"`` (default): the built-in box scene; ``scene="room"``: ``depth3d.sim.scene.generate_room``
-    when that module is available. Ground truth depth is in ``extras["gt_depth"]``.
+    ``scene="boxes"`` (default): the built-in box scene (camera = world frame); ``scene="room"``: a room from
+    ``depth3d.sim.scene.generate_room(seed)`` seen from near a corner at 1.4 m height. Ground truth depth is in ``extras["gt_depth"]``.
     """
 
     def __init__(self, frames: int = 10, hfov: float = 87.0, mode: str = "ir", seed: int = 0, width: int = 640,
@@ -316,7 +316,13 @@ class SimStereoSource(StereoSource):
             except ImportError:
                 raise ValueError("stereo:sim?scene=room needs depth3d.sim.scene.generate_room (not in this "
                                  "build); use scene=boxes") from None
-            self.meshes = generate_room(seed=self.seed)
+            scene = generate_room(seed=self.seed)
+            self.meshes = scene.meshes
+            from depth3d.sim.trajectory import look_at
+
+            lx, ly, _ = scene.room_size
+            # from near one corner at eye height towards the opposite side of the room
+            self._room_pose = look_at((-0.35 * lx, -0.35 * ly, 1.4), (0.2 * lx, 0.2 * ly, 0.6))
         elif self.scene == "boxes":
             self.meshes = test_scene(self.seed)
         else:
@@ -327,7 +333,9 @@ class SimStereoSource(StereoSource):
 
         if self._i >= self.frames:
             return None
-        pose = Pose.from_Rt(np.eye(3), np.array([0.02 * self._i, 0.0, 0.0]))
+        pose = Pose.from_Rt(np.eye(3), np.array([0.02 * self._i, 0.0, 0.0]))  # 2 cm steps along x
+        if getattr(self, "_room_pose", None) is not None:
+            pose = self._room_pose @ pose
         p = self.sensor.render(self.meshes, pose)
         self._gt = p.depth
         t = self._i / 30.0
