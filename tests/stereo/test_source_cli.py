@@ -114,3 +114,15 @@ def test_sim_source_room():
     v = (f.depth > 0) & (gt > 0)
     assert v.mean() > 0.5
     assert np.median(np.abs(f.depth[v] - gt[v]) / gt[v]) < 0.03  # 320x240: fx = 289 px, depths 2-5 m
+
+
+def test_cli_calibrate_live_from_source(shared_data, tmp_path, run_cli):
+    """--live collects pairs from a stereo source (here a recorded folder) until the board is seen N times."""
+    d = shared_data / "stereo-chessboard"
+    p = run_cli("calibrate", "stereo", "--live", f"stereo:folder?left={d}/left*.jpg&right={d}/right*.jpg",
+                "--frames", "8", "-o", tmp_path / "live.yaml")
+    assert p.returncode == 0, p.stderr
+    from depth3d.stereo.calibration import load_calibration
+
+    c = load_calibration(tmp_path / "live.yaml", image_size=(320, 240))
+    assert len(c.views) == 8 and c.rms < 0.5
