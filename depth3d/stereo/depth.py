@@ -12,6 +12,9 @@ import numpy as np
 
 from depth3d.stereo.calibration import StereoCalibration
 
+#: disparities at or below this (pixels; OpenCV's 1/16 resolution) are invalid: never 'very far'
+MIN_DISPARITY = 1.0 / 16.0
+
 
 def focal_baseline(Q: np.ndarray) -> tuple[float, float, float]:
     """(f pixels, B baseline, cx offset term) from a Q matrix of ``cv2.stereoRectify``.
@@ -27,14 +30,14 @@ def focal_baseline(Q: np.ndarray) -> tuple[float, float, float]:
     return float(f), float(abs(B)), float(Q[3, 3])
 
 
-def disparity_to_depth(disparity: np.ndarray, focal: float, baseline: float, min_disparity: float = 0.0,
+def disparity_to_depth(disparity: np.ndarray, focal: float, baseline: float, min_disparity: float = MIN_DISPARITY,
                        max_depth: float | None = None, doffs: float = 0.0) -> np.ndarray:
     """Planar depth ``Z = f * B / (d + doffs)`` with invalid pixels set to 0.
 
     Args:
         disparity: (H, W) float32 pixels (0 = invalid).
         focal: rectified focal length in pixels; baseline: camera distance (calibration units).
-        min_disparity: disparities <= this are invalid; max_depth: depths above it are set to 0.
+        min_disparity: disparities <= this are invalid (default 1/16 px); max_depth: depths above it are set to 0.
         doffs: ``cx_left - cx_right`` of the rectified cameras (0 with ``CALIB_ZERO_DISPARITY``).
     Returns:
         (H, W) float32 depth, 0 where invalid.
@@ -57,7 +60,7 @@ def depth_from_calibration(disparity: np.ndarray, calib: StereoCalibration, **kw
     return disparity_to_depth(disparity, f, B, doffs=-doffs if doffs else 0.0, **kwargs)
 
 
-def reproject_q(disparity: np.ndarray, Q: np.ndarray, min_disparity: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def reproject_q(disparity: np.ndarray, Q: np.ndarray, min_disparity: float = MIN_DISPARITY) -> tuple[np.ndarray, np.ndarray]:
     """``cv2.reprojectImageTo3D`` with masking: (points (H, W, 3) float32, valid (H, W) bool).
 
     Invalid points (disparity <= ``min_disparity``) are 0, not OpenCV's 10000 fill.
@@ -95,3 +98,38 @@ def depth_to_points(depth: np.ndarray, fx: float, fy: float, cx: float, cy: floa
         c = color[::stride, ::stride]
         cols = c[valid].astype(np.float32) * np.float32(1.0 / 255.0)
     return pts, cols
+
+
+class CloudMaker:
+    """Fast depth -> coloured cloud for a fixed rectified camera (ray table computed once).
+
+    ``__call__(depth, image)``: depth (H, W) float32 (0 = invalid); image (H, W) uint8 grey or (H, W, 3)
+    uint8 RGB. Returns (points (N, 3) float32, colors (N, 3) float32 0..1), rectified camera frame.
+    """
+
+    def __init__(self, width: int, height: int, fx: float, fy: float, cx: float, cy: float) -> None:
+        u = (np.arange(width, dtype=np.float32) - np.float32(cx)) / np.float32(fx)
+        v = (np.arange(height, dtype=np.float32) - np.float32(cy)) / np.float32(fy)
+        rays = np.ones((height, width, 3), np.float32)
+        rays[..., 0] = u[None, :]
+        rays[..., 1] = v[:, None]
+        self.rays = rays.reshape(-1, 3)
+        self.shape = (height, width)
+
+    def __call__(self, depth: np.ndarray, image: np.ndarray | None = None):
+        if depth.shape != self.shape:
+            raise ValueError(f"depth is {depth.shape[1]}x{depth.shape[0]}, cloud maker is for "
+                             f"{self.shape[1]}x{self.shape[0]}")
+        z = depth.reshape(-1)
+        idx = np.flatnonzero(z)
+        zz = z[idx]
+        pts = self.rays[idx]
+        pts *= zz[:, None]
+        cols = None
+        if image is not None:
+            flat = image.reshape(len(z), -1)[idx]
+            cols = flat.astype(np.float32)
+            cols *= np.float32(1.0 / 255.0)
+            if cols.shape[1] == 1:
+                cols = np.repeat(cols, 3, axis=1)
+        return pts, cols
