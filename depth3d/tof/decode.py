@@ -68,12 +68,23 @@ def decode_phase(frames: np.ndarray, phase_offsets: np.ndarray | None = None
     th = 2 * np.pi * np.arange(n) / n if phase_offsets is None else np.asarray(phase_offsets, np.float64)
     if th.shape != (n,):
         raise ValueError(f"decode_phase: {n} frames but {th.size} phase offsets")
-    f = frames.astype(np.float32, copy=False)
     if n == 4 and phase_offsets is None:  # the common case: cos = 1,0,-1,0 ; sin = 0,1,0,-1
-        i = f[0] - f[2]
-        q = f[3] - f[1]
-        b = (f[0] + f[1] + f[2] + f[3]) * np.float32(0.25)
+        if frames.dtype == np.uint16:  # exact integer differences, one conversion each
+            f0, f1, f2, f3 = (frames[k].astype(np.int32) for k in range(4))
+            i = np.subtract(f0, f2, dtype=np.float32)
+            q = np.subtract(f3, f1, dtype=np.float32)
+            f0 += f1
+            f0 += f2
+            f0 += f3
+            b = f0.astype(np.float32)
+            b *= np.float32(0.25)
+        else:
+            f = frames.astype(np.float32, copy=False)
+            i = f[0] - f[2]
+            q = f[3] - f[1]
+            b = (f[0] + f[1] + f[2] + f[3]) * np.float32(0.25)
     else:
+        f = frames.astype(np.float32, copy=False)
         c = np.cos(th).astype(np.float32)
         s = np.sin(th).astype(np.float32)
         i = np.tensordot(c, f, axes=1)
@@ -81,7 +92,8 @@ def decode_phase(frames: np.ndarray, phase_offsets: np.ndarray | None = None
         b = f.mean(axis=0)
     phase = np.arctan2(q, i)
     phase += np.float32(2 * np.pi) * (phase < 0)
-    amp = np.hypot(i, q) * np.float32(2.0 / n)
+    amp = np.hypot(i, q)
+    amp *= np.float32(2.0 / n)
     return phase.astype(np.float32, copy=False), amp.astype(np.float32, copy=False), b.astype(np.float32, copy=False)
 
 
@@ -240,7 +252,7 @@ class ToFResult:
     range: float32 radial range in metres (unfiltered, 0 where the amplitude is 0).
     amplitude: float32 modulated amplitude (counts) of the highest frequency.
     intensity: float32 mean correlation value (counts) = ambient + DC return (an infrared image).
-    confidence: float32 in [0, 1]: ``1 - exp(-snr / 10)`` with ``snr = A / sqrt(B)`` (shot-noise limited
+    confidence: float32 in [0, 1): ``snr / (snr + 10)`` with ``snr = A / sqrt(B)`` (shot-noise limited
         phase SNR proxy) of the highest frequency.
     valid: bool: kept after the low-amplitude and flying-pixel filters (and unwrapping residual test).
     flying: bool: pixels removed by the flying-pixel filter.
@@ -313,7 +325,8 @@ def decode_tof(frames: np.ndarray, frequencies_hz, intrinsics: Intrinsics, *,
         rng = rng - np.float32(range_offset)
     valid = amp1 >= np.float32(min_amplitude)
     if saturation is not None and frames.dtype == np.uint16:
-        valid &= ~(frames >= saturation).any(axis=(0, 1))
+        peak = np.maximum.reduce(frames.reshape(-1, *frames.shape[2:]), axis=0)
+        valid &= peak < saturation
     if max_residual is not None and len(fs) == 2:
         valid &= residual <= np.float32(max_residual)
     rng = np.where(amp1 > 0, rng, np.float32(0))
@@ -327,7 +340,7 @@ def decode_tof(frames: np.ndarray, frequencies_hz, intrinsics: Intrinsics, *,
     else:
         flying = np.zeros(depth.shape, bool)
     snr = amp1 / np.sqrt(np.maximum(b1, np.float32(1)))
-    conf = np.float32(1) - np.exp(-snr * np.float32(0.1))
+    conf = snr / (snr + np.float32(10))
     return ToFResult(depth=depth.astype(np.float32), range=rng.astype(np.float32), amplitude=amp1,
                      intensity=b1, confidence=conf.astype(np.float32), valid=valid, flying=flying,
                      residual=residual, unambiguous_range=r_max)
