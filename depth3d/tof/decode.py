@@ -224,14 +224,24 @@ def flying_pixel_mask(depth: np.ndarray, rel_threshold: float = 0.03, abs_thresh
         t = np.maximum(t, np.float32(noise_factor) * np.asarray(noise_sigma, np.float32))
     big = np.float32(1e9)
     dd = np.where(d > 0, d, big)
-    p = np.pad(dd, 1, mode="edge")
     h, w = d.shape
-    c = dd
     out = np.zeros(d.shape, bool)
-    for (a0, a1), (b0, b1) in (((1, 0), (1, 2)), ((0, 1), (2, 1)), ((0, 0), (2, 2)), ((0, 2), (2, 0))):
-        na = p[a0:a0 + h, a1:a1 + w]
-        nb = p[b0:b0 + h, b1:b1 + w]
-        out |= (np.abs(c - na) > t) & (np.abs(c - nb) > t)
+    # one absolute difference per neighbour pair and direction, shared by the two pixels of the pair
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        y0, y1 = 0, h - dy
+        x0, x1 = (0, w - dx) if dx >= 0 else (-dx, w)
+        diff = np.abs(dd[y0 + dy:y1 + dy, x0 + dx:x1 + dx] - dd[y0:y1, x0:x1])  # pair (p, p + (dy, dx))
+        # interior pixels c = p + (dy, dx) whose both pairs (c - s, c) and (c, c + s) exist
+        ca = diff[:-dy or None, :] if dy else diff
+        cb = diff[dy:, :] if dy else diff
+        if dx > 0:
+            ca, cb = ca[:, :-dx], cb[:, dx:]
+        elif dx < 0:
+            ca, cb = ca[:, -dx:], cb[:, :dx]
+        cy0, cx0 = dy, abs(dx)
+        hh, ww = ca.shape
+        tc = t[cy0:cy0 + hh, cx0:cx0 + ww]
+        out[cy0:cy0 + hh, cx0:cx0 + ww] |= (ca > tc) & (cb > tc)
     return out & (d > 0)
 
 
