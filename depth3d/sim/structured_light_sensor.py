@@ -146,3 +146,32 @@ class StructuredLightRig:
         gt_row = np.where(lit, vp, np.nan).astype(np.float32)
         return {"images": images, "gt_column": gt_col, "gt_row": gt_row, "lit": lit, "shadow": shadow,
                 "gt_depth": r.depth, "instance": r.instance}
+
+
+def checkerboard_mesh(inner_cols: int = 8, inner_rows: int = 6, square: float = 0.04,
+                      world_from_board: np.ndarray | None = None, dark: float = 0.25, light: float = 0.9):
+    """A flat checkerboard (trimesh, per-face albedo) with ``inner_cols x inner_rows`` inner corners.
+
+    Board frame: corners at ``(i * square, j * square, 0)`` for the inner corners i, j >= 0 (the same as
+    :func:`depth3d.structured_light.calibrate.board_object_points`), one extra square of border all round.
+    ``world_from_board``: (4, 4) pose (default identity).
+    """
+    import trimesh
+
+    nc, nr = inner_cols + 1, inner_rows + 1
+    verts, faces, cols = [], [], []
+    for j in range(-2, nr):
+        for i in range(-2, nc):
+            x0, y0 = i * square, j * square
+            k = len(verts)
+            verts += [(x0, y0, 0), (x0 + square, y0, 0), (x0 + square, y0 + square, 0), (x0, y0 + square, 0)]
+            faces += [(k, k + 1, k + 2), (k, k + 2, k + 3)]
+            border = i < -1 or j < -1 or i >= nc - 1 or j >= nr - 1
+            a = light if border or (i + j) % 2 else dark
+            cols += [a, a]
+    m = trimesh.Trimesh(np.asarray(verts, float), np.asarray(faces), process=False)
+    c = (np.asarray(cols) * 255).astype(np.uint8)
+    m.visual.face_colors = np.stack([c, c, c, np.full_like(c, 255)], axis=1)
+    if world_from_board is not None:
+        m.apply_transform(np.asarray(world_from_board, float))
+    return m
