@@ -1,6 +1,6 @@
 """ToF (AMCW) accuracy on simulated raw frames and decoding speed at 640x480, 2 frequencies x 4 steps.
 
-    python benchmarks/bench_tof.py [--repeats 30] [-o benchmarks/results/tof.md.part]
+    python benchmarks/bench_tof.py [--repeats 30] [-o benchmarks/results/tof_sl.md]
 
 Accuracy: the virtual ToF camera (depth3d.sim.tof_sensor, 100 + 80 MHz, 4 steps, 2x2 sub-pixel mixing)
 renders test scenes (walls/floor + boxes + spheres at 0.6..5 m; and generated rooms); decode_tof decodes.
@@ -21,6 +21,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _util import interleaved, machine, today  # noqa: E402
+
+
+def write_section(path: str, tag: str, text: str) -> None:
+    """Replace the section between ``<!-- tag -->`` markers of ``path`` (append it when absent)."""
+    from depth3d.io.atomic import atomic_write
+
+    p = Path(path)
+    old = p.read_text() if p.is_file() else "# ToF and structured light (issue 7)\n\n"
+    start, end = f"<!-- {tag} -->", f"<!-- /{tag} -->"
+    block = f"{start}\n{text.rstrip()}\n{end}\n"
+    if start in old and end in old:
+        new = old[:old.index(start)] + block + old[old.index(end) + len(end) + 1:]
+    else:
+        new = old.rstrip() + "\n\n" + block
+    with atomic_write(p, "w") as f:
+        f.write(new)
 
 
 def cpu_times(funcs: dict, repeats: int) -> dict:
@@ -149,7 +165,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--rooms", type=int, default=2)
-    ap.add_argument("-o", "--output", default=str(Path(__file__).parent / "results" / "tof.md.part"))
+    ap.add_argument("-o", "--output", default=str(Path(__file__).parent / "results" / "tof_sl.md"))
     ap.add_argument("--speed-only", action="store_true", help="only time decoding on analytic frames (no Open3D)")
     args = ap.parse_args()
     if args.speed_only:
@@ -205,8 +221,7 @@ def main() -> None:
     tref = t["numpy reference (float64, brute force)"]
     for k, v in t.items():
         lines.append(f"| {k} | {1e3 * v:.2f} | {1 / v:.0f} | {1e3 * c[k]:.2f} | {1 / c[k]:.0f} | {tref / v:.2f}x |")
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text("\n".join(lines) + "\n")
+    write_section(args.output, "tof", "\n".join(lines))
     print("wrote", args.output)
 
 
