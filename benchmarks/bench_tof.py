@@ -125,7 +125,8 @@ def accuracy(scenes, levels) -> list[dict]:
 
     rows = []
     for level in levels:
-        sensor = ToFSensor.with_noise(level)
+        name, _, mp = level.partition("+multipath")
+        sensor = ToFSensor.with_noise(name, multipath=float(mp or 0))
         single = C_LIGHT / (2 * min(sensor.frequencies_hz))
         acc = {k: [] for k in ("err", "far_err", "gross_far", "valid", "fly_b", "fly_a", "mixed", "far_n", "removed")}
         for si, (name, renderer, pose) in enumerate(scenes):
@@ -186,7 +187,7 @@ def main() -> None:
             scenes.append((f"room{s}", SceneRenderer(room), make_trajectory(room, "orbit", 4)[1]))
     except ImportError:
         pass
-    rows = accuracy(scenes, ["none", "low", "medium", "high"])
+    rows = accuracy(scenes, ["none", "low", "medium", "high", "medium+multipath0.1"])
 
     sensor = ToFSensor.with_noise("low")
     out = sensor.render(scenes[0][1], None, np.random.default_rng(0))
@@ -204,8 +205,9 @@ def main() -> None:
              "0.6..4 m; room = depth3d.sim.scene.generate_room seen from its orbit trajectory)",
              "- error = |decoded planar depth - ground truth| on valid pixels that are not depth-edge pixels; "
              "'beyond 1.87 m' = pixels whose true range exceeds the 80 MHz (longer) single-frequency range, so they "
-             "need correct unwrapping (gross = error > 0.5 m: wrong wrap count); flying pixels = depth-edge pixels "
-             "whose decoded depth is > max(5 cm, 3%) from every sub-pixel surface, without / with the filter.",
+             "need correct unwrapping (gross = error > 0.5 m: wrong wrap count); '+multipath0.1' adds the diffuse "
+             "second-bounce term (10 %, wide blur, doubled path; uncorrected, so it biases depth); flying pixels = "
+             "depth-edge pixels whose decoded depth is > max(5 cm, 3%) from every sub-pixel surface, without / with the filter.",
              "", "| noise | power | ambient | median mm | p90 mm | valid % | px beyond 1.87 m | their median mm | "
              "their p90 mm | gross unwrap % | flying before | flying after | edge px | filter removed |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from depth3d.cli import CLIError
-from depth3d.cli._common import add_device_arg
+from depth3d.cli._common import add_device_arg, resolve_device
 
 
 def register(subparsers) -> None:
@@ -70,6 +70,7 @@ def _decode(args) -> int:
     from depth3d.structured_light.capture import read_capture
     from depth3d.structured_light.decode import decode_captures, depth_to_cloud_points, triangulate_columns
 
+    resolve_device(args.device)  # decoding is vectorised numpy; --device only checks the request
     images, patterns, calib = read_capture(args.folder, args.calibration)
     if calib is None:
         raise CLIError(f"{args.folder}: no calibration.json in the folder or its parent; give --calibration FILE",

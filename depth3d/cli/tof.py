@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from depth3d.cli import CLIError
-from depth3d.cli._common import add_device_arg
+from depth3d.cli._common import add_device_arg, resolve_device
 
 
 def register(subparsers) -> None:
@@ -55,6 +55,7 @@ def _decode(args) -> int:
     from depth3d.tof.decode import decode_tof
     from depth3d.tof.raw import ToFRawFolder
 
+    resolve_device(args.device)  # decoding is vectorised numpy; --device only checks the request
     folder = ToFRawFolder(args.folder)
     folder.check()
     out = Path(args.output)

@@ -112,6 +112,23 @@ def test_capture_folder_errors(tmp_path, rig_capture):
         read_capture(tmp_path / "cap")
 
 
+def test_sl_source_folder_sequence(tmp_path, rig_capture):
+    from depth3d.capture.source import open_source
+    from depth3d.structured_light.capture import write_capture
+
+    rig, out = rig_capture
+    for name in ("a", "b"):
+        write_capture(tmp_path / "seq" / name, out["images"], rig.patterns)
+    rig.calibration.save(tmp_path / "seq" / "calibration.json")  # shared, in the parent folder
+    with open_source(f"sl:{tmp_path / 'seq'}") as src:
+        frames = list(src)
+    assert len(frames) == 2 and frames[1].index == 1
+    m = (frames[0].depth > 0) & out["lit"]
+    assert m.mean() > 0.5 and np.median(np.abs(frames[0].depth - out["gt_depth"])[m]) < 0.01
+    with pytest.raises(ValueError, match="unknown option"):
+        open_source(f"sl:{tmp_path / 'seq'}?bogus=1")
+
+
 def test_sl_source_demo():
     from depth3d.capture.source import open_source
 
