@@ -214,11 +214,22 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--speed-only", action="store_true")
+    ap.add_argument("--cmd-note", default="", help="how the command was run (recorded in the results)")
     ap.add_argument("-o", "--output", default=str(Path(__file__).parent / "results" / "tof_sl.md"))
     args = ap.parse_args()
     if args.speed_only:
         t, c, agree, n = speed(args.repeats)
         print(f"machine: {machine()}; {n} images; reference agrees (1e-3 col) on {100 * agree:.2f}%")
+        tref = t["numpy reference decode (float64)"]
+        lines = [f"### Structured-light decoding speed, speed-only run (synthetic 640x480 captures, {n} images)", "",
+                 f"- machine: {machine()}", f"- date: {today()}; load average before the run: "
+                 f"{open('/proc/loadavg').read().split()[0]}",
+                 f"- command: `{args.cmd_note or 'python benchmarks/bench_sl.py --speed-only'} --repeats {args.repeats}`",
+                 "", "| decoder | wall ms / frame | wall fps | CPU ms / frame | CPU-time fps | reference / this (wall) |",
+                 "|---|---|---|---|---|---|"]
+        for k, v in t.items():
+            lines.append(f"| {k} | {1e3 * v:.2f} | {1 / v:.0f} | {1e3 * c[k]:.2f} | {1 / c[k]:.0f} | {tref / v:.2f}x |")
+        write_section(args.output, "sl_speed", "\n".join(lines))
         return
     rows = accuracy(args.seeds, [1.5, 4.0])
     t, c, agree, n = speed(args.repeats)

@@ -82,8 +82,9 @@ def speed(frames, freqs, intr, repeats: int) -> tuple[dict, float]:
     ours = decode_tof(frames, freqs, intr, flying_filter=False, min_amplitude=0, max_residual=1e9).depth
     agree = float(np.mean(np.abs(ref - ours) < 0.01))
     funcs = {
-        "depth3d decode_tof (all filters)": lambda: decode_tof(frames, freqs, intr),
-        "depth3d decode_tof (no flying filter)": lambda: decode_tof(frames, freqs, intr, flying_filter=False),
+        "depth3d decode_tof (all filters, 1 thread)": lambda: decode_tof(frames, freqs, intr, threads=1),
+        "depth3d decode_tof (all filters, threads=2)": lambda: decode_tof(frames, freqs, intr, threads=2),
+        "depth3d decode_tof (no flying filter, 1 thread)": lambda: decode_tof(frames, freqs, intr, flying_filter=False),
         "numpy reference (float64, brute force)": lambda: reference_decode(frames, freqs, intr),
     }
     t = interleaved(funcs, repeats=repeats)
@@ -168,11 +169,22 @@ def main() -> None:
     ap.add_argument("--rooms", type=int, default=2)
     ap.add_argument("-o", "--output", default=str(Path(__file__).parent / "results" / "tof_sl.md"))
     ap.add_argument("--speed-only", action="store_true", help="only time decoding on analytic frames (no Open3D)")
+    ap.add_argument("--cmd-note", default="", help="how the command was run (recorded in the results)")
     args = ap.parse_args()
     if args.speed_only:
         frames, freqs, intr = analytic_frames()
         t, c, agree = speed(frames, freqs, intr, args.repeats)
         print(f"machine: {machine()}; reference agrees within 1 cm on {100 * agree:.1f}%")
+        tref = t["numpy reference (float64, brute force)"]
+        lines = ["### ToF decoding speed, speed-only run (analytic 640x480 frames, 2 frequencies x 4 steps)", "",
+                 f"- machine: {machine()}", f"- date: {today()}; load average before the run: "
+                 f"{open('/proc/loadavg').read().split()[0]}",
+                 f"- command: `{args.cmd_note or 'python benchmarks/bench_tof.py --speed-only'} --repeats {args.repeats}`",
+                 "", "| decoder | wall ms / frame | wall fps | CPU ms / frame | CPU-time fps | reference / this (wall) |",
+                 "|---|---|---|---|---|---|"]
+        for k, v in t.items():
+            lines.append(f"| {k} | {1e3 * v:.2f} | {1 / v:.0f} | {1e3 * c[k]:.2f} | {1 / c[k]:.0f} | {tref / v:.2f}x |")
+        write_section(args.output, "tof_speed", "\n".join(lines))
         return
     from depth3d.sim.render import SceneRenderer
     from depth3d.sim.tof_sensor import ToFSensor, demo_scene
@@ -195,7 +207,7 @@ def main() -> None:
     t, c, agree = speed(frames, freqs, intr, args.repeats)
 
     lines = ["## ToF (AMCW): accuracy on simulated raw frames, decoding speed", "",
-             f"- machine: {machine()}; numpy single-threaded (decoding uses one core)",
+             f"- machine: {machine()}; decode_tof runs single-threaded by default; with threads=2 it decodes 2 row bands in parallel (identical output); CPU ms = process CPU time summed over threads",
              f"- date: {today()}", f"- command: `python benchmarks/bench_tof.py --repeats {args.repeats}`",
              f"- sensor: 640x480, 70 deg HFOV, 100 MHz + 80 MHz, 4 phase steps; unambiguous range "
              f"c/(2 gcd) = c/(2*20 MHz) = {unambiguous_range(freqs):.2f} m (single frequency: 1.50 m at 100 MHz, "

@@ -259,7 +259,7 @@ class ToFResult:
     """Decoded ToF frame (H, W arrays, camera frame of the ToF sensor).
 
     depth: float32 planar depth z in metres, 0 where invalid (filtered).
-    range: float32 radial range in metres (unfiltered, 0 where the amplitude is 0).
+    range: float32 radial range in metres (unfiltered).
     amplitude: float32 modulated amplitude (counts) of the highest frequency.
     intensity: float32 mean correlation value (counts) = ambient + DC return (an infrared image).
     confidence: float32 in [0, 1): ``snr / (snr + 10)`` with ``snr = A / sqrt(B)`` (shot-noise limited
@@ -286,7 +286,7 @@ def decode_tof(frames: np.ndarray, frequencies_hz, intrinsics: Intrinsics, *,
                phase_offsets: np.ndarray | None = None, min_amplitude: float = 20.0,
                flying_filter: bool = True, flying_rel: float = 0.03, flying_abs: float = 0.02,
                max_residual: float | None = None, range_offset: float = 0.0,
-               saturation: int | None = 65535) -> ToFResult:
+               saturation: int | None = 65535, threads: int = 1) -> ToFResult:
     """Decode one raw AMCW ToF frame to depth.
 
     Args:
@@ -302,6 +302,8 @@ def decode_tof(frames: np.ndarray, frequencies_hz, intrinsics: Intrinsics, *,
             than this many metres (default: a quarter of the fine wavelength's wrap length).
         range_offset: constant range calibration offset subtracted (metres).
         saturation: uint16 frames: pixels with any sample at or above this count are invalid (None: off).
+        threads: decode this many horizontal bands in parallel threads (numpy releases the GIL; bands
+            overlap by one row so the flying-pixel filter sees every neighbour). 1 = single-threaded.
 
     Returns:
         :class:`ToFResult`.
@@ -317,6 +319,47 @@ def decode_tof(frames: np.ndarray, frequencies_hz, intrinsics: Intrinsics, *,
     if frames.shape[2:] != (intrinsics.height, intrinsics.width):
         raise ValueError(f"decode_tof: frames are {frames.shape[3]}x{frames.shape[2]} but intrinsics say "
                          f"{intrinsics.width}x{intrinsics.height}")
+    h = frames.shape[2]
+    if threads > 1 and h >= 64:
+        return _decode_bands(frames, freqs, intrinsics, int(threads), dict(
+            phase_offsets=phase_offsets, min_amplitude=min_amplitude, flying_filter=flying_filter,
+            flying_rel=flying_rel, flying_abs=flying_abs, max_residual=max_residual, range_offset=range_offset,
+            saturation=saturation))
+    return _decode_block(frames, freqs, _inv_ray_norm(intrinsics), phase_offsets=phase_offsets,
+                         min_amplitude=min_amplitude, flying_filter=flying_filter, flying_rel=flying_rel,
+                         flying_abs=flying_abs, max_residual=max_residual, range_offset=range_offset,
+                         saturation=saturation)
+
+
+_POOL = None
+
+
+def _pool(n: int):
+    global _POOL
+    from concurrent.futures import ThreadPoolExecutor
+
+    if _POOL is None or _POOL._max_workers < n:
+        _POOL = ThreadPoolExecutor(max_workers=n, thread_name_prefix="depth3d-tof")
+    return _POOL
+
+
+def _decode_bands(frames, freqs, intrinsics, threads, kw) -> ToFResult:
+    h = frames.shape[2]
+    inv = _inv_ray_norm(intrinsics)
+    edges = np.linspace(0, h, threads + 1).round().astype(int)
+    jobs = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        a0, b0 = max(0, a - 1), min(h, b + 1)  # one halo row each side
+        jobs.append((a, b, a0, _pool(threads).submit(_decode_block, frames[:, :, a0:b0], freqs, inv[a0:b0], **kw)))
+    parts = [(a, b, a0, j.result()) for a, b, a0, j in jobs]
+    out = {}
+    for name in ("depth", "range", "amplitude", "intensity", "confidence", "valid", "flying", "residual"):
+        out[name] = np.concatenate([getattr(r, name)[a - a0:b - a0] for a, b, a0, r in parts], axis=0)
+    return ToFResult(**out, unambiguous_range=parts[0][3].unambiguous_range)
+
+
+def _decode_block(frames, freqs, inv_norm, *, phase_offsets, min_amplitude, flying_filter, flying_rel,
+                  flying_abs, max_residual, range_offset, saturation) -> ToFResult:
     order = np.argsort(freqs)[::-1]
     decoded = [decode_phase(frames[j], phase_offsets) for j in order]
     fs = [freqs[j] for j in order]
@@ -339,17 +382,19 @@ def decode_tof(frames: np.ndarray, frequencies_hz, intrinsics: Intrinsics, *,
         valid &= peak < saturation
     if max_residual is not None and len(fs) == 2:
         valid &= residual <= np.float32(max_residual)
-    rng = np.where(amp1 > 0, rng, np.float32(0))
-    depth = radial_to_planar(rng, intrinsics)
-    depth = np.where(valid, depth, np.float32(0))
+    depth = rng * inv_norm
+    depth *= valid
+    snr = amp1 / np.sqrt(np.maximum(b1, np.float32(1)))
     if flying_filter:
-        sigma = depth_noise_sigma(amp1, b1, fs, frames.shape[1])
+        # depth_noise_sigma(amp1, b1, ...) rewritten with the shared snr: sqrt(2/N) / snr * c / (4 pi |f|)
+        inv = sum((4 * np.pi * float(f) / C_LIGHT) ** 2 for f in fs)
+        k = np.float32(np.sqrt(2.0 / frames.shape[1]) / np.sqrt(inv))
+        sigma = k / np.maximum(snr, np.float32(1e-6))
         flying = flying_pixel_mask(depth, flying_rel, flying_abs, noise_sigma=sigma)
-        depth = np.where(flying, np.float32(0), depth)
+        depth[flying] = 0
         valid &= ~flying
     else:
         flying = np.zeros(depth.shape, bool)
-    snr = amp1 / np.sqrt(np.maximum(b1, np.float32(1)))
     conf = snr / (snr + np.float32(10))
     return ToFResult(depth=depth.astype(np.float32), range=rng.astype(np.float32), amplitude=amp1,
                      intensity=b1, confidence=conf.astype(np.float32), valid=valid, flying=flying,
