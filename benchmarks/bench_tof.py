@@ -228,7 +228,7 @@ def main() -> None:
                      f"{r['valid']:.1f} | {r['far_n']} | {r['far_med']:.1f} | {r['far_p90']:.1f} | {r['gross']:.3f} | "
                      f"{r['fly_b']} | {r['fly_a']} | {r['mixed']} | {r['removed']} |")
     lines += ["", f"Decoding speed, 640x480 uint16, 2 frequencies x 4 steps (medians of {args.repeats} interleaved "
-              f"rounds; the machine is shared with other jobs , so wall times are inflated; CPU ms = median process CPU time per call, the single-core compute a frame needs). The reference agrees "
+              f"rounds; the machine is shared with other jobs, so wall times are inflated; CPU ms = median process CPU time per call, the single-core compute a frame needs). The reference agrees "
               f"with depth3d within 1 cm on {100 * agree:.1f}% of pixels.", "",
               "| decoder | wall ms / frame | wall fps | CPU ms / frame | CPU-time fps | reference / this (wall) |",
               "|---|---|---|---|---|---|"]
