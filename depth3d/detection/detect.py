@@ -1,0 +1,189 @@
+"""Detection on scans and RGB-D frames: input loading, pre-processing (the reference demo's), the model,
+post-processing and writing boxes.
+
+Frames: VoteNet works in the upright depth frame (x right, y forward, z up, metres, camera at the origin).
+Clouds in the camera frame of this toolkit (x right, y down, z forward; e.g. from ``depth3d convert`` or a
+camera stream) are turned upright with :func:`camera_to_upright` given the camera's downward pitch and
+height above the floor.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from depth3d.detection.decode import DEMO_CONFIG, PostConfig, detections_to_dicts, parse_predictions
+from depth3d.models.votenet import VoteNet, load_checkpoint
+from depth3d.models.votenet.config import DatasetConfig
+
+CAM_TO_DEPTH = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+
+
+def camera_to_upright(points: np.ndarray, tilt_deg: float = 0.0, camera_height: float = 0.0) -> np.ndarray:
+    """Camera frame (x right, y down, z forward) points (N, 3) -> upright depth frame (x right, y forward,
+    z up): the camera is pitched down by ``tilt_deg`` degrees and ``camera_height`` metres above the floor
+    (the floor ends at z = 0 when the height is given; 0 keeps the camera at the origin as VoteNet does)."""
+    t = np.deg2rad(tilt_deg)
+    c, s = np.cos(t), np.sin(t)
+    tilt = np.array([[1, 0, 0], [0, c, s], [0, -s, c]])
+    out = np.asarray(points, np.float64)[:, :3] @ (tilt @ CAM_TO_DEPTH).T
+    out[:, 2] += camera_height
+    return out.astype(np.float32)
+
+
+def load_scan(spec: str) -> tuple[np.ndarray, str]:
+    """(points (N, 3+) float32, frame "upright"|"camera") of a scan file: VoteNet ``*_pc.npz`` (key ``pc``,
+    upright), a depth3d cloud ``.npz``/``.ply``/``.pcd`` (reported as "camera": the toolkit's clouds are
+    camera-frame unless told otherwise), a SUN RGB-D ``.mat`` (``instance``, upright) or ``sunrgbd:ROOT:ID``."""
+    if spec.startswith("sunrgbd:"):
+        _, root, fid = spec.split(":", 2)
+        from depth3d.io.sunrgbd import read_frame
+
+        fr = read_frame(root, fid, with_image=False)
+        return np.concatenate([fr.points, fr.colors], 1), "upright"
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError(f"scan {path} does not exist")
+    suf = path.suffix.lower()
+    if suf == ".mat":
+        import scipy.io
+
+        try:
+            mat = scipy.io.loadmat(str(path))
+        except Exception as exc:
+            raise ValueError(f"{path}: not a readable MATLAB file ({exc})") from None
+        if "instance" not in mat:
+            raise ValueError(f"{path}: expected SUN RGB-D variable 'instance' (N x 6)")
+        return np.asarray(mat["instance"], np.float32), "upright"
+    if suf == ".npz":
+        with np.load(path) as z:
+            if "pc" in z:
+                return np.asarray(z["pc"], np.float32), "upright"
+    from depth3d.io.clouds import read_cloud
+
+    cloud = read_cloud(path)
+    return np.asarray(cloud.points, np.float32), "camera"
+
+
+@dataclass
+class DetectResult:
+    """Boxes (JSON-ready dicts, see :func:`depth3d.detection.decode.detections_to_dicts`) and a message
+    when the scan could not be processed (empty, all NaN, too few points)."""
+
+    boxes: list = field(default_factory=list)
+    message: str | None = None
+    num_points: int = 0
+    points: np.ndarray | None = None  # the valid upright points used (N, 3)
+
+
+class Detector:
+    """A VoteNet checkpoint ready to run on upright point clouds."""
+
+    def __init__(self, checkpoint: str | Path, device: str = "cpu", num_points: int | None = None,
+                 post: PostConfig = DEMO_CONFIG, seed: int = 0) -> None:
+        net, cfg, ckpt = load_checkpoint(checkpoint)
+        self.net: VoteNet = net.to(device).eval()
+        self.cfg: DatasetConfig = cfg
+        self.device = device
+        self.num_points = int(num_points or ckpt.get("num_points", 20000))
+        self.post = post
+        self.seed = seed
+
+    @torch.no_grad()
+    def detect(self, points: np.ndarray) -> DetectResult:
+        """points: (N, >=3) float, upright depth frame metres. Non-finite rows are dropped; an empty scan
+        or one with fewer points than the model samples gives an empty result with a message."""
+        pts = np.asarray(points, np.float32)
+        if pts.ndim != 2 or pts.shape[1] < 3:
+            raise ValueError(f"points must be (N, 3) or (N, >3), got {pts.shape}")
+        pts = pts[:, :3]
+        finite = np.isfinite(pts).all(1)
+        n_bad = int((~finite).sum())
+        pts = pts[finite]
+        n = pts.shape[0]
+        if n == 0:
+            why = "the scan has no points" if n_bad == 0 else f"all {n_bad} points are NaN/inf"
+            return DetectResult(message=f"nothing to detect: {why}")
+        if n < self.net.min_points:
+            return DetectResult(message=f"nothing to detect: the scan has {n} valid points, the model samples "
+                                        f"{self.net.min_points}", num_points=n, points=pts)
+        rng = np.random.default_rng(self.seed)
+        choice = rng.choice(n, self.num_points, replace=n < self.num_points)
+        sel = pts[choice].astype(np.float64)
+        height = sel[:, 2] - np.percentile(sel[:, 2], 0.99)
+        feats = np.concatenate([sel, height[:, None]], 1)[:, : 3 + self.net.input_feature_dim]
+        pc = torch.from_numpy(feats.astype(np.float32))[None].to(self.device)
+        end_points = self.net(pc)
+        _, dec = parse_predictions(end_points, self.cfg, self.post, point_clouds=pc)
+        boxes = detections_to_dicts(dec, self.cfg, 0, self.post)
+        msg = f"dropped {n_bad} NaN/inf points" if n_bad else None
+        return DetectResult(boxes=boxes, message=msg, num_points=n, points=pts)
+
+
+def write_lineset_ply(path: str | Path, boxes: list[dict]) -> None:
+    """Boxes as one PLY of line sets (8 vertices and 12 edges a box, coloured by class), atomically."""
+    from depth3d.io.atomic import atomic_write
+    from depth3d.viz.boxes import _EDGES, class_color
+
+    verts, edges, cols = [], [], []
+    for i, b in enumerate(boxes):
+        verts.append(np.asarray(b["corners"], np.float64))
+        col = (class_color(int(b.get("class_id", 0))) * 255).astype(int)
+        for a, c in _EDGES:
+            edges.append((8 * i + a, 8 * i + c, *col))
+    v = np.concatenate(verts) if verts else np.zeros((0, 3))
+    lines = ["ply", "format ascii 1.0", "comment depth3d detect: oriented 3D boxes, upright frame (z up), metres",
+             f"element vertex {len(v)}", "property float x", "property float y", "property float z",
+             f"element edge {len(edges)}", "property int vertex1", "property int vertex2",
+             "property uchar red", "property uchar green", "property uchar blue", "end_header"]
+    lines += [f"{p[0]:.5f} {p[1]:.5f} {p[2]:.5f}" for p in v]
+    lines += [" ".join(str(int(x)) for x in e) for e in edges]
+    with atomic_write(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def boxes_lineset(boxes: list[dict]):
+    """Open3D LineSet of the boxes' corners (coloured by class)."""
+    import open3d as o3d
+
+    from depth3d.viz.boxes import _EDGES, class_color
+
+    ls = o3d.geometry.LineSet()
+    if boxes:
+        ls.points = o3d.utility.Vector3dVector(np.concatenate([np.asarray(b["corners"]) for b in boxes]))
+        ls.lines = o3d.utility.Vector2iVector(np.array([(8 * i + a, 8 * i + c) for i in range(len(boxes))
+                                                        for a, c in _EDGES], np.int32))
+        ls.colors = o3d.utility.Vector3dVector(np.array([class_color(int(b.get("class_id", 0)))
+                                                         for b in boxes for _ in _EDGES]))
+    return ls
+
+
+def frames_to_clouds(spec: str, every: int = 1, max_frames: int | None = None, tilt_deg: float = 0.0,
+                     camera_height: float = 0.0):
+    """Yield (frame index, timestamp, upright points (N, 3)) from a recording or live source opened with
+    :func:`depth3d.capture.source.open_source` (every ``every``-th frame)."""
+    from depth3d.capture.source import open_source
+    from depth3d.geometry import depth_to_points
+
+    with open_source(spec) as src:
+        k = 0
+        for i, frame in enumerate(src):
+            if i % every:
+                continue
+            pts = depth_to_points(frame.depth_m(), frame.depth_intrinsics)
+            pts = np.asarray(pts).reshape(-1, 3)
+            pts = pts[np.isfinite(pts).all(1) & (pts[:, 2] > 0)]
+            yield (frame.index if frame.index is not None else i), frame.timestamp, \
+                camera_to_upright(pts, tilt_deg, camera_height)
+            k += 1
+            if max_frames and k >= max_frames:
+                break
+
+
+def warn_message(msg: str | None) -> None:
+    if msg:
+        warnings.warn(msg, stacklevel=2)

@@ -1,0 +1,156 @@
+"""VoteNet model: the full configuration's state_dict equals the reference's, forward shapes, losses."""
+
+import numpy as np
+import pytest
+import torch
+
+from depth3d.models.votenet import VoteNet, scannet_config, small_config, sunrgbd_config, tiny_config
+from depth3d.models.votenet import _ops
+from depth3d.models.votenet.loss import get_loss, huber_loss, nn_distance
+
+
+def reference_state_dict_shapes(input_feature_dim: int, nh: int, ns: int, nc: int) -> dict:
+    """Keys and shapes of facebookresearch/votenet's ``VoteNet(...).state_dict()``, written down from its
+    code: models/backbone_module.py (sa1..sa4 mlps [in,64,64,128], [128,128,128,256], [256,128,128,256] x2,
+    fp1/fp2 [512,256,256]), pointnet2_modules.py (PointnetSAModuleVotes.mlp_module = SharedMLP(mlp with
+    +3 for use_xyz); PointnetFPModule.mlp), pytorch_utils.py (SharedMLP -> 'layer{i}' = Conv2d(bn=True):
+    'conv' (1x1, bias=False) + 'bn' (_BNBase holding 'bn' = nn.BatchNorm2d)), voting_module.py
+    (conv1/conv2 256->256, conv3 256->(3+256), bn1/bn2) and proposal_module.py (vote_aggregation
+    mlp [256+3,128,128,128], conv1/conv2 128->128, conv3 128->2+3+2NH+4NS+NC, bn1/bn2)."""
+    out = {}
+
+    def shared_mlp(prefix, spec):
+        for i in range(len(spec) - 1):
+            out[f"{prefix}.layer{i}.conv.weight"] = (spec[i + 1], spec[i], 1, 1)
+            for p in ("weight", "bias", "running_mean", "running_var"):
+                out[f"{prefix}.layer{i}.bn.bn.{p}"] = (spec[i + 1],)
+            out[f"{prefix}.layer{i}.bn.bn.num_batches_tracked"] = ()
+
+    def conv1d(prefix, cin, cout):
+        out[f"{prefix}.weight"] = (cout, cin, 1)
+        out[f"{prefix}.bias"] = (cout,)
+
+    def bn1d(prefix, c):
+        for p in ("weight", "bias", "running_mean", "running_var"):
+            out[f"{prefix}.{p}"] = (c,)
+        out[f"{prefix}.num_batches_tracked"] = ()
+
+    shared_mlp("backbone_net.sa1.mlp_module", [input_feature_dim + 3, 64, 64, 128])
+    shared_mlp("backbone_net.sa2.mlp_module", [128 + 3, 128, 128, 256])
+    shared_mlp("backbone_net.sa3.mlp_module", [256 + 3, 128, 128, 256])
+    shared_mlp("backbone_net.sa4.mlp_module", [256 + 3, 128, 128, 256])
+    shared_mlp("backbone_net.fp1.mlp", [512, 256, 256])
+    shared_mlp("backbone_net.fp2.mlp", [512, 256, 256])
+    conv1d("vgen.conv1", 256, 256)
+    conv1d("vgen.conv2", 256, 256)
+    conv1d("vgen.conv3", 256, 3 + 256)
+    bn1d("vgen.bn1", 256)
+    bn1d("vgen.bn2", 256)
+    shared_mlp("pnet.vote_aggregation.mlp_module", [256 + 3, 128, 128, 128])
+    conv1d("pnet.conv1", 128, 128)
+    conv1d("pnet.conv2", 128, 128)
+    conv1d("pnet.conv3", 128, 2 + 3 + nh * 2 + ns * 4 + nc)
+    bn1d("pnet.bn1", 128)
+    bn1d("pnet.bn2", 128)
+    return out
+
+
+@pytest.mark.parametrize("cfg_fn", [sunrgbd_config, scannet_config])
+def test_full_config_state_dict_matches_reference(cfg_fn, tmp_path):
+    cfg = cfg_fn()
+    net = VoteNet.from_dataset_config(cfg, input_feature_dim=1, num_proposal=256, sampling="seed_fps")
+    got = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    want = reference_state_dict_shapes(1, cfg.num_heading_bin, cfg.num_size_cluster, cfg.num_class)
+    assert sorted(got) == sorted(want)
+    assert got == want
+    # a checkpoint in the reference's .tar format (random weights of those shapes) loads with strict=True
+    sd = {k: (torch.randn(s) if "num_batches" not in k else torch.tensor(7)) for k, s in want.items()}
+    torch.save({"epoch": 180, "model_state_dict": sd, "optimizer_state_dict": {}}, tmp_path / "ckpt.tar")
+    ckpt = torch.load(tmp_path / "ckpt.tar", map_location="cpu", weights_only=False)
+    fresh = VoteNet.from_dataset_config(cfg, input_feature_dim=1, num_proposal=256, sampling="seed_fps")
+    fresh.load_state_dict(ckpt["model_state_dict"], strict=True)
+    assert torch.equal(fresh.vgen.conv3.weight, sd["vgen.conv3.weight"])
+
+
+def test_forward_shapes_and_sampling_modes():
+    cfg = sunrgbd_config()
+    torch.manual_seed(0)
+    pc = torch.rand(2, 2048, 4) * torch.tensor([4.0, 4.0, 2.0, 1.0])
+    for sampling in ("vote_fps", "seed_fps", "random"):
+        net = VoteNet.from_dataset_config(cfg, input_feature_dim=1, sampling=sampling, **tiny_config()).eval()
+        with torch.no_grad():
+            ep = net({"point_clouds": pc})
+        k = 128
+        assert ep["objectness_scores"].shape == (2, k, 2)
+        assert ep["center"].shape == (2, k, 3)
+        assert ep["heading_scores"].shape == (2, k, 12) and ep["heading_residuals"].shape == (2, k, 12)
+        assert ep["size_scores"].shape == (2, k, 10) and ep["size_residuals"].shape == (2, k, 10, 3)
+        assert ep["sem_cls_scores"].shape == (2, k, 10)
+        assert ep["seed_xyz"].shape == (2, 256, 3) and ep["vote_xyz"].shape == (2, 256, 3)
+        # votes' features are unit length, seeds are input points
+        assert torch.allclose(ep["vote_features"].norm(dim=1), torch.ones(2, 256), atol=1e-4)
+        seeds = torch.gather(pc[..., :3], 1, ep["seed_inds"].unsqueeze(-1).expand(-1, -1, 3))
+        assert torch.allclose(seeds, ep["seed_xyz"])
+        assert np.isfinite(ep["center"].numpy()).all()
+
+
+def test_prefix_fps_equals_sampling():
+    """FPS of an FPS-ordered cloud returns its prefix, so sa2..sa4 may skip sampling."""
+    torch.manual_seed(1)
+    xyz = torch.rand(2, 3000, 3)
+    i1 = _ops.furthest_point_sample(xyz, 512)
+    sub = torch.gather(xyz, 1, i1.unsqueeze(-1).expand(-1, -1, 3))
+    i2 = _ops.furthest_point_sample(sub, 128)
+    assert torch.equal(i2, torch.arange(128).expand(2, -1))
+
+
+def test_too_few_points_is_a_clear_error():
+    net = VoteNet.from_dataset_config(sunrgbd_config(), input_feature_dim=1, **tiny_config())
+    with pytest.raises(ValueError, match="samples 512"):
+        net(torch.rand(1, 100, 4))
+    with pytest.raises(ValueError, match=r"\(B, N, 4\)"):
+        net(torch.rand(1, 1000, 3))
+
+
+def test_reference_ops_semantics():
+    xyz = torch.tensor([[[0.0, 0, 0], [0.1, 0, 0], [5, 0, 0], [0.05, 0, 0]]])
+    idx = _ops._ball_query_reference(0.2, 4, xyz, xyz[:, :1])
+    assert idx.tolist() == [[[0, 1, 3, 0]]]  # first hits in index order, padded with the first
+    idx = _ops._ball_query_reference(0.2, 2, xyz, torch.tensor([[[9.0, 9, 9]]]))
+    assert idx.tolist() == [[[0, 0]]]  # no hit -> 0 as the CUDA kernel
+    assert _ops._fps_reference(xyz, 3).tolist() == [[0, 2, 1]]
+
+
+def test_loss_terms_and_gradients():
+    cfg = sunrgbd_config()
+    torch.manual_seed(0)
+    net = VoteNet.from_dataset_config(cfg, input_feature_dim=1, **tiny_config())
+    pc = torch.rand(2, 1024, 4) * 3
+    ep = net(pc)
+    b, k2 = 2, 64
+    labels = dict(center_label=torch.zeros(b, k2, 3), heading_class_label=torch.zeros(b, k2, dtype=torch.long),
+                  heading_residual_label=torch.zeros(b, k2), size_class_label=torch.zeros(b, k2, dtype=torch.long),
+                  size_residual_label=torch.zeros(b, k2, 3), sem_cls_label=torch.zeros(b, k2, dtype=torch.long),
+                  box_label_mask=torch.zeros(b, k2), vote_label=torch.zeros(b, 1024, 9),
+                  vote_label_mask=torch.zeros(b, 1024, dtype=torch.long))
+    labels["center_label"][:, 0] = torch.tensor([1.5, 1.5, 1.5])
+    labels["box_label_mask"][:, 0] = 1
+    labels["vote_label_mask"][:, :500] = 1
+    ep.update(labels)
+    loss, ep = get_loss(ep, cfg)
+    for key in ("vote_loss", "objectness_loss", "center_loss", "heading_cls_loss", "size_reg_loss", "sem_cls_loss"):
+        assert torch.isfinite(ep[key])
+    total = 10 * (ep["vote_loss"] + 0.5 * ep["objectness_loss"] + ep["center_loss"] + 0.1 * ep["heading_cls_loss"]
+                  + ep["heading_reg_loss"] + 0.1 * ep["size_cls_loss"] + ep["size_reg_loss"] + 0.1 * ep["sem_cls_loss"])
+    assert torch.allclose(loss, total)
+    loss.backward()
+    assert net.vgen.conv3.weight.grad.abs().sum() > 0
+
+
+def test_huber_and_chamfer():
+    e = torch.tensor([-3.0, -0.5, 0.0, 0.5, 2.0])
+    assert torch.allclose(huber_loss(e), torch.tensor([2.5, 0.125, 0.0, 0.125, 1.5]))
+    a = torch.tensor([[[0.0, 0, 0], [1, 0, 0]]])
+    b_ = torch.tensor([[[0.0, 0, 1]]])
+    d1, i1, d2, i2 = nn_distance(a, b_, l1=True)
+    assert d1.tolist() == [[1.0, 2.0]] and d2.tolist() == [[1.0]] and i2.tolist() == [[0]]
