@@ -6,7 +6,8 @@
 ``cfg`` keys the trainer reads (all optional, defaults in :data:`TRAINER_DEFAULTS`): ``seed``, ``epochs``,
 ``batch_size`` (GLOBAL batch: each of N processes gets ``batch_size / N``), ``num_workers``, ``drop_last``,
 ``grad_clip``, ``sync_bn``, ``limit_train_batches``, ``eval_every``, ``checkpoint_every``, ``progress``,
-``threads``, ``optimizer`` and ``scheduler`` (see :class:`depth3d.train.task.Task`).
+``threads``, ``max_minutes`` (stop after the epoch that would overrun this wall-clock budget),
+``optimizer`` and ``scheduler`` (see :class:`depth3d.train.task.Task`).
 
 Run directory (written by rank 0 only): ``config.yaml``, ``metrics.jsonl``, ``metrics.csv``,
 ``curves.png`` (loss and task metrics per epoch), ``last.pt`` (every epoch), ``best.pt`` (best
@@ -46,6 +47,7 @@ TRAINER_DEFAULTS: dict = {
     "checkpoint_every": 0,
     "progress": True,
     "threads": None,
+    "max_minutes": None,
     "optimizer": {"name": "adam", "lr": 1e-3, "weight_decay": 1e-4},
     "scheduler": {"name": "step", "step_size": 20, "gamma": 0.7},
 }
@@ -175,6 +177,9 @@ class Trainer:
         monitor, mode = self.task.monitor, self.task.monitor_mode
         record: dict = {}
         limit = cfg.get("limit_train_batches")
+        t_start = time.perf_counter()
+        max_s = float(cfg["max_minutes"]) * 60 if cfg.get("max_minutes") else None
+        last_epoch = start_epoch
         for epoch in range(start_epoch, int(cfg["epochs"])):
             t0 = time.perf_counter()
             train_sampler.set_epoch(epoch)
@@ -238,9 +243,21 @@ class Trainer:
                     save_checkpoint(self.run_dir / f"epoch_{epoch + 1:04d}.pt", **kw)
                 print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
                       file=sys.stderr, flush=True)
+            last_epoch = epoch + 1
             D.barrier(info)
+            if max_s is not None:
+                # same decision on every rank: rank 0's clock
+                elapsed = time.perf_counter() - t_start
+                flag = torch.tensor([float(elapsed + record["time_s"] > max_s)], device=info.device)
+                if info.distributed:
+                    torch.distributed.broadcast(flag, 0)
+                if flag.item() > 0 and epoch + 1 < int(cfg["epochs"]):
+                    if info.is_main:
+                        print(f"stopping after epoch {epoch + 1}: max_minutes {cfg['max_minutes']} reached",
+                              file=sys.stderr, flush=True)
+                    break
         self.model = unwrap(model)
-        return {"epoch": int(cfg["epochs"]), "best": best, "metrics": record, "run_dir": str(self.run_dir)}
+        return {"epoch": last_epoch, "best": best, "metrics": record, "run_dir": str(self.run_dir)}
 
 
 def _progress(total: int, desc: str, enabled: bool):
