@@ -149,17 +149,21 @@ class PointConvDeconv(nn.Module):
 class PointConvCls(nn.Module):
     """PointConv classifier (reference ``PointConvDensityClsSsg``): PointConv(512 pts, 32 NN, [64,64,128],
     h=0.1) -> PointConv(128, 64 NN, [128,128,256], h=0.2) -> PointConv(all, [256,512,1024], h=0.4) ->
-    FC 512-256-classes with BN, ReLU, dropout 0.4.  forward(points (B, N, 3 + C)) -> logits (B, classes)."""
+    FC 512-256-classes with BN, ReLU, dropout 0.4 (defaults = reference; ``npoint``, ``nsample``, ``width``
+    shrink it for small CPU runs).  forward(points (B, N, 3 + C)) -> logits (B, classes)."""
 
-    def __init__(self, num_classes: int, in_channels: int = 0, dropout: float = 0.4) -> None:
+    def __init__(self, num_classes: int, in_channels: int = 0, dropout: float = 0.4,
+                 npoint: tuple[int, int] = (512, 128), nsample: tuple[int, int] = (32, 64),
+                 width: float = 1.0) -> None:
         super().__init__()
-        self.sa1 = PointConv([in_channels, 64, 64, 128], 512, 32, 0.1)
-        self.sa2 = PointConv([128, 128, 128, 256], 128, 64, 0.2)
-        self.sa3 = PointConv([256, 256, 512, 1024], None, None, 0.4)
+        w = lambda c: max(8, int(round(c * width)))  # noqa: E731
+        self.sa1 = PointConv([in_channels, w(64), w(64), w(128)], npoint[0], nsample[0], 0.1)
+        self.sa2 = PointConv([w(128), w(128), w(128), w(256)], npoint[1], nsample[1], 0.2)
+        self.sa3 = PointConv([w(256), w(256), w(512), w(1024)], None, None, 0.4)
         self.head = nn.Sequential(
-            nn.Linear(1024, 512), nn.BatchNorm1d(512), nn.ReLU(True), nn.Dropout(dropout),
-            nn.Linear(512, 256), nn.BatchNorm1d(256), nn.ReLU(True), nn.Dropout(dropout),
-            nn.Linear(256, num_classes))
+            nn.Linear(w(1024), w(512)), nn.BatchNorm1d(w(512)), nn.ReLU(True), nn.Dropout(dropout),
+            nn.Linear(w(512), w(256)), nn.BatchNorm1d(w(256)), nn.ReLU(True), nn.Dropout(dropout),
+            nn.Linear(w(256), num_classes))
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         xyz, f = split_input(points)

@@ -119,14 +119,20 @@ class SONetCls(nn.Module):
 
     forward(points (B, N, 3 + C)) -> logits (B, num_classes)."""
 
-    def __init__(self, num_classes: int, in_channels: int = 0, dropout: float = 0.4, **encoder_kw) -> None:
+    def __init__(self, num_classes: int, in_channels: int = 0, dropout: float = 0.4, width: float = 1.0,
+                 **encoder_kw) -> None:
         super().__init__()
+        w = lambda c: max(8, int(round(c * width)))  # noqa: E731
+        if width != 1.0:
+            encoder_kw.setdefault("point_mlp", tuple(w(c) for c in (64, 64, 128, 384)))
+            encoder_kw.setdefault("knn_mlp", tuple(w(c) for c in (512, 512)))
+            encoder_kw.setdefault("node_mlp", tuple(w(c) for c in (768, 1024)))
         self.encoder = SONetEncoder(in_channels, **encoder_kw)
         c = self.encoder.out_channels
         self.head = nn.Sequential(
-            nn.Linear(c, 512), nn.BatchNorm1d(512), nn.ReLU(True), nn.Dropout(dropout),
-            nn.Linear(512, 256), nn.BatchNorm1d(256), nn.ReLU(True), nn.Dropout(dropout),
-            nn.Linear(256, num_classes))
+            nn.Linear(c, w(512)), nn.BatchNorm1d(w(512)), nn.ReLU(True), nn.Dropout(dropout),
+            nn.Linear(w(512), w(256)), nn.BatchNorm1d(w(256)), nn.ReLU(True), nn.Dropout(dropout),
+            nn.Linear(w(256), num_classes))
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(points)["global"])
