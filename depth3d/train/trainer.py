@@ -130,7 +130,7 @@ class Trainer:
                 raise ValueError(f"{resume_path} is a {ckpt.get('task')!r} checkpoint, not {self.task.name!r}")
             # the model/data sections of a resumed run come from its checkpoint
             cfg = self.cfg = merge(ckpt["config"], {k: v for k, v in cfg.items()
-                                                    if k in ("epochs", "progress", "num_workers", "threads")})
+                                                    if k in ("epochs", "progress", "num_workers", "threads", "max_minutes")})
         world = info.world_size
         gbatch = int(cfg["batch_size"])
         if gbatch % world:
