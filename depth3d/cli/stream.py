@@ -1,0 +1,202 @@
+"""``depth3d stream``: frames from any source -> coloured cloud (-> voxels), shown, recorded, measured.
+
+Headless it prints once a second: frames per second, latency (frame delivered -> cloud ready) and the
+frames the source lost. Ctrl-C, SIGTERM or a lost camera stop it cleanly; a ``--record`` file is then
+finalised and replays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from typing import Any
+
+from depth3d.cli import CLIError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stream", help="stream RGB-D frames: view, record, measure",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--source", default="realsense",
+                   help="a RealSense serial or 'realsense', a recording (.db3/.bag), a TUM folder, or a "
+                        "scheme source (sim:..., stereo:..., tof:..., sl:...); default: the first RealSense")
+    p.add_argument("--view", action="store_true",
+                   help="Open3D window with the cloud + OpenCV window with colour and depth")
+    p.add_argument("--record", metavar="FILE", help="record the frames into a librealsense .db3 file")
+    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    p.add_argument("--voxel", type=float, metavar="SIZE", help="voxel down-sample the cloud (metres)")
+    p.add_argument("--min-depth", type=float, default=0.0, help="metres (default 0)")
+    p.add_argument("--max-depth", type=float, default=float("inf"), help="metres (default: no limit)")
+    p.add_argument("--no-cloud", action="store_true", help="skip the point cloud (frames only)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a frame (default 5)")
+    rs = p.add_argument_group("RealSense options")
+    rs.add_argument("--width", type=int, default=848)
+    rs.add_argument("--height", type=int, default=480)
+    rs.add_argument("--fps", type=int, default=30)
+    rs.add_argument("--align", choices=("color", "depth", "none"), default="color",
+                    help="depth->colour alignment (default color)")
+    rs.add_argument("--infrared", action="store_true", help="also stream both infrared images")
+    rs.add_argument("--post", action="store_true",
+                    help="librealsense post-processing (threshold, decimation 2, spatial, temporal)")
+    p.add_argument("--quiet", action="store_true", help="no per-second report")
+    p.set_defaults(func=run)
+
+
+def _source_options(args: argparse.Namespace) -> dict[str, Any]:
+    spec = args.source
+    if spec == "realsense" or spec.startswith("realsense:") or (spec.isdigit() and len(spec) >= 6):
+        return dict(width=args.width, height=args.height, fps=args.fps, infrared=args.infrared,
+                    align=None if args.align == "none" else args.align, post=True if args.post else None)
+    if spec.lower().endswith((".db3", ".bag")):
+        return dict(timeout=args.timeout)
+    return {}
+
+
+class _Preview:
+    """The --view windows: Open3D cloud updated in place, OpenCV colour | colour-mapped depth."""
+
+    def __init__(self) -> None:
+        import os
+
+        if not os.environ.get("DISPLAY"):
+            from depth3d.viz.display import ensure_display
+
+            ensure_display()
+        from depth3d.viz.viewer import LiveViewer
+
+        self.viewer = LiveViewer(title="depth3d stream")
+        self.closed = False
+
+    def update(self, frame, cloud) -> None:
+        import cv2
+        import numpy as np
+
+        if cloud is not None and not self.viewer.update(cloud):
+            self.closed = True
+        d = frame.depth_m()
+        valid = d > 0
+        hi = float(np.percentile(d[valid], 99)) if valid.any() else 1.0
+        d8 = np.clip(d / max(hi, 1e-6) * 255.0, 0, 255).astype(np.uint8)
+        dcol = cv2.applyColorMap(d8, cv2.COLORMAP_JET)
+        dcol[~valid] = 0
+        panels = [dcol]
+        if frame.color is not None:
+            c = cv2.cvtColor(frame.color, cv2.COLOR_RGB2BGR)
+            if c.shape[:2] != dcol.shape[:2]:
+                c = cv2.resize(c, (int(c.shape[1] * dcol.shape[0] / c.shape[0]), dcol.shape[0]))
+            panels.insert(0, c)
+        cv2.imshow("depth3d stream: colour | depth", np.hstack(panels))
+        if cv2.waitKey(1) in (27, ord("q")):
+            self.closed = True
+
+    def close(self) -> None:
+        import cv2
+
+        try:
+            cv2.destroyAllWindows()
+        except cv2.error:
+            pass
+        self.viewer.close() if hasattr(self.viewer, "close") else None
+
+
+def _sigterm(signum, frame):  # pragma: no cover - exercised by the subprocess tests
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    from depth3d.capture.source import SourceError, open_source
+
+    if args.max_frames is not None and args.max_frames <= 0:
+        raise CLIError("--max-frames must be positive", code=2)
+    if args.voxel is not None and args.voxel <= 0:
+        raise CLIError("--voxel must be positive (metres)", code=2)
+    if args.record and not args.record.lower().endswith(".db3"):
+        raise CLIError(f"--record {args.record}: recordings are written as .db3 (librealsense 2.59 format)",
+                       code=2)
+    signal.signal(signal.SIGTERM, _sigterm)
+    source = open_source(args.source, **_source_options(args))
+    recorder = preview = None
+    n = 0
+    interrupted = False
+    lost: str | None = None
+    try:
+        with source:
+            if not args.quiet:
+                info = source.info
+                print(f"source: {', '.join(f'{k}={v}' for k, v in info.items())}", flush=True)
+            if args.record:
+                from depth3d.capture.record import Recorder
+
+                recorder = Recorder(args.record)
+            if args.view:
+                preview = _Preview()
+            n, lost = _loop(args, source, recorder, preview)
+    except KeyboardInterrupt:
+        interrupted = True
+    except SourceError as exc:  # raised while opening
+        raise CLIError(str(exc)) from None
+    finally:
+        if recorder is not None:
+            recorder.close()
+            n_rec = recorder.frames_written
+        if preview is not None:
+            preview.close()
+    if recorder is not None:
+        print(f"recorded {n_rec} frames to {args.record}", file=sys.stderr if args.quiet else sys.stdout,
+              flush=True)
+    if interrupted:
+        print("stream: interrupted, stopped cleanly", file=sys.stderr, flush=True)
+        return 130
+    if lost:
+        print(f"depth3d stream: error: {lost}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def _loop(args, source, recorder, preview) -> tuple[int, str | None]:
+    from depth3d.capture.source import SourceError
+
+    geometry = None
+    if not args.no_cloud or preview is not None:
+        from depth3d import geometry
+    n = 0
+    window_start = time.perf_counter()
+    window_frames = 0
+    latencies: list[float] = []
+    total_points = 0
+    while args.max_frames is None or n < args.max_frames:
+        try:
+            frame = source.read(args.timeout)
+        except SourceError as exc:
+            return n, f"source lost: {exc}; stopped"
+        if frame is None:
+            break
+        t_frame = time.perf_counter()
+        cloud = None
+        if geometry is not None:
+            cloud = geometry.rgbd_to_cloud(frame, min_depth=args.min_depth, max_depth=args.max_depth)
+            if args.voxel:
+                cloud = geometry.voxel_downsample(cloud, args.voxel)
+            total_points = len(cloud.points)
+        if recorder is not None:
+            recorder.add_frame(frame)
+        if preview is not None:
+            preview.update(frame, cloud)
+            if preview.closed:
+                n += 1
+                break
+        latencies.append(time.perf_counter() - t_frame)
+        n += 1
+        window_frames += 1
+        now = time.perf_counter()
+        if now - window_start >= 1.0 and not args.quiet:
+            fps = window_frames / (now - window_start)
+            lat = sorted(latencies)[len(latencies) // 2] * 1000
+            print(f"frames {n:6d}  fps {fps:6.1f}  latency {lat:6.1f} ms  dropped {source.dropped}  "
+                  f"points {total_points}", flush=True)
+            window_start, window_frames, latencies = now, 0, []
+    if not args.quiet:
+        print(f"done: {n} frames, dropped {source.dropped}", flush=True)
+    return n, None

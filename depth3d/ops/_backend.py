@@ -1,0 +1,78 @@
+"""Backend selection: the compiled ops (``torch.ops.depth3d.*``) or the plain-PyTorch reference.
+
+The compiled library is built/loaded lazily on the first op call (see :mod:`depth3d.ops.build`).
+Set ``DEPTH3D_OPS_BACKEND=reference`` to force the reference, ``=compiled`` to make a build failure
+an error instead of a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+
+from . import reference as _ref
+
+_BACKEND = None
+
+
+def _voxel_coords(points, voxel_size, origin, batch):
+    ijk = torch.floor((points - origin) / voxel_size).to(torch.int64)
+    keys = torch.cat([batch[:, None], ijk], 1)
+    coords, inv = torch.unique(keys, dim=0, return_inverse=True)
+    return coords, inv
+
+
+class ReferenceBackend:
+    """Plain PyTorch (slow, for tests and as a fallback)."""
+
+    name = "reference"
+
+    @staticmethod
+    def fps(points, lengths, counts, n_out, start):
+        return _ref.furthest_point_sample(points, lengths, counts, n_out, start)
+
+    @staticmethod
+    def ball_query(q, p, ql, pl, radius, k, nearest, pad_first):
+        return _ref.ball_query(q, p, ql, pl, radius, k, nearest, pad_first)
+
+    @staticmethod
+    def knn(q, p, ql, pl, k):
+        return _ref.knn(q, p, ql, pl, k)
+
+    @staticmethod
+    def gather(features, idx):
+        return _ref.gather(features, idx)
+
+    @staticmethod
+    def voxelize(points, voxel_size, origin, batch):
+        return _voxel_coords(points, voxel_size, origin, batch)
+
+    @staticmethod
+    def voxel_reduce(values, p2v, n, reduce):
+        return _ref.voxel_reduce(values, p2v, n, reduce)
+
+
+def get():
+    """The active backend object (loads/builds the compiled ops on first call)."""
+    global _BACKEND
+    if _BACKEND is None:
+        mode = os.environ.get("DEPTH3D_OPS_BACKEND", "auto")
+        if mode == "reference":
+            _BACKEND = ReferenceBackend()
+        else:
+            try:
+                from . import _compiled
+                _BACKEND = _compiled.CompiledBackend()
+            except Exception as exc:  # noqa: BLE001 - build failures come in many types
+                if mode == "compiled":
+                    raise
+                warnings.warn(f"depth3d.ops: compiled kernels unavailable ({exc}); using the slow "
+                              "plain-PyTorch reference", RuntimeWarning, stacklevel=3)
+                _BACKEND = ReferenceBackend()
+    return _BACKEND
+
+
+def name() -> str:
+    return get().name

@@ -1,0 +1,344 @@
+"""Procedural furniture of the ten SUN RGB-D detection classes, built from trimesh primitives.
+
+Object frame: centred in x and y, z up from the floor at z = 0, metres. The object's front (the side one
+sits on, looks into, opens) faces +x, the heading direction. The size ``(l, w, h)`` follows SUN RGB-D /
+VoteNet: ``l`` is the extent along the heading (+x, front to back), ``w`` the extent across it (y), ``h``
+the height (z). Typical sizes are drawn around SUN RGB-D's per-class mean sizes (VoteNet's
+``type_mean_size``) with random proportions, so the shapes vary within each class.
+
+Every returned mesh carries per-face colours (``mesh.visual.face_colors``, RGBA uint8) from a random
+material palette (wood, fabric, ceramic, metal); the renderer uses them as albedo.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+#: VoteNet's SUN RGB-D class order; the index is the class id (0..9).
+CLASSES: tuple[str, ...] = ("bed", "table", "sofa", "chair", "toilet", "desk", "dresser", "night_stand",
+                            "bookshelf", "bathtub")
+CLASS_IDS: dict[str, int] = {name: i for i, name in enumerate(CLASSES)}
+
+#: SUN RGB-D mean full sizes (l, w, h) in metres per class (VoteNet ``type_mean_size``).
+MEAN_SIZES: dict[str, tuple[float, float, float]] = {
+    "bathtub": (0.765840, 1.398258, 0.472728),
+    "bed": (2.114256, 1.620300, 0.927272),
+    "bookshelf": (0.404671, 1.071108, 1.688889),
+    "chair": (0.591958, 0.552978, 0.827272),
+    "desk": (0.695190, 1.346299, 0.736364),
+    "dresser": (0.528526, 1.002642, 1.172878),
+    "night_stand": (0.500618, 0.632163, 0.683424),
+    "sofa": (0.923508, 1.867419, 0.845495),
+    "table": (0.791118, 1.279516, 0.718182),
+    "toilet": (0.699104, 0.454178, 0.756250),
+}
+
+_WOOD = [(0.55, 0.38, 0.22), (0.72, 0.55, 0.36), (0.36, 0.24, 0.15), (0.85, 0.75, 0.6), (0.25, 0.2, 0.18)]
+_FABRIC = [(0.6, 0.15, 0.12), (0.2, 0.3, 0.55), (0.45, 0.5, 0.42), (0.75, 0.72, 0.65), (0.3, 0.3, 0.32),
+           (0.8, 0.6, 0.3)]
+_CERAMIC = [(0.95, 0.95, 0.93), (0.88, 0.9, 0.92)]
+_METAL = [(0.6, 0.6, 0.62), (0.15, 0.15, 0.16)]
+_PAINT = [(0.95, 0.95, 0.95), (0.9, 0.88, 0.8), (0.2, 0.22, 0.25), (0.7, 0.75, 0.8)]
+
+
+class _Builder:
+    """Collects coloured parts (boxes, cylinders) and concatenates them into one mesh."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.parts: list = []
+
+    def colour(self, palette: list[tuple[float, float, float]]) -> np.ndarray:
+        base = np.asarray(palette[int(self.rng.integers(len(palette)))], dtype=np.float64)
+        return np.clip(base * self.rng.uniform(0.85, 1.15) + self.rng.normal(0, 0.03, 3), 0.02, 1.0)
+
+    def _add(self, mesh, rgb: np.ndarray) -> None:
+        c = np.append(np.round(np.asarray(rgb) * 255), 255).astype(np.uint8)
+        mesh.visual.face_colors = np.tile(c, (len(mesh.faces), 1))
+        self.parts.append(mesh)
+
+    def box(self, extents, centre, rgb) -> None:
+        """Axis-aligned box of full ``extents`` (3,) centred at ``centre`` (3,)."""
+        import trimesh
+
+        m = trimesh.creation.box(extents=np.asarray(extents, dtype=np.float64))
+        m.apply_translation(np.asarray(centre, dtype=np.float64))
+        self._add(m, rgb)
+
+    def cylinder(self, radius, height, centre, rgb, axis: str = "z", sections: int = 16) -> None:
+        """Cylinder of ``radius`` and ``height`` along ``axis`` centred at ``centre``."""
+        import trimesh
+
+        m = trimesh.creation.cylinder(radius=float(radius), height=float(height), sections=sections)
+        if axis == "x":
+            m.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [0, 1, 0]))
+        elif axis == "y":
+            m.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0]))
+        m.apply_translation(np.asarray(centre, dtype=np.float64))
+        self._add(m, rgb)
+
+    def legs(self, l, w, h, thick, rgb, round_legs: bool, inset: float = 0.0) -> None:
+        """Four legs from the floor to height ``h`` under an ``l`` x ``w`` footprint."""
+        for sx in (-1, 1):
+            for sy in (-1, 1):
+                cx = sx * (l / 2 - thick / 2 - inset)
+                cy = sy * (w / 2 - thick / 2 - inset)
+                if round_legs:
+                    self.cylinder(thick / 2, h, (cx, cy, h / 2), rgb, sections=10)
+                else:
+                    self.box((thick, thick, h), (cx, cy, h / 2), rgb)
+
+    def mesh(self):
+        import trimesh
+
+        m = trimesh.util.concatenate(self.parts)
+        lo, hi = m.bounds
+        m.apply_translation([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
+        return m
+
+
+def _size(rng: np.random.Generator, name: str, spread=(0.15, 0.15, 0.12)) -> np.ndarray:
+    mean = np.asarray(MEAN_SIZES[name])
+    return mean * (1.0 + rng.uniform(-1, 1, 3) * np.asarray(spread))
+
+
+def _bed(b: _Builder, rng: np.random.Generator) -> None:
+    l, w, h = _size(b.rng, "bed", (0.1, 0.3, 0.15))
+    frame_h = rng.uniform(0.2, 0.35)
+    mattress_h = rng.uniform(0.15, 0.25)
+    head_t = rng.uniform(0.05, 0.1)
+    wood, cloth = b.colour(_WOOD), b.colour(_FABRIC + _PAINT)
+    b.box((l - head_t, w, frame_h), (head_t / 2, 0, frame_h / 2), wood)
+    b.box((l - head_t - 0.04, w - 0.04, mattress_h), (head_t / 2, 0, frame_h + mattress_h / 2), cloth)
+    b.box((head_t, w, h), (-l / 2 + head_t / 2, 0, h / 2), wood)
+    if rng.random() < 0.6:  # footboard
+        fh = rng.uniform(frame_h + 0.05, frame_h + mattress_h + 0.15)
+        b.box((head_t * 0.8, w, fh), (l / 2 - head_t * 0.4, 0, fh / 2), wood)
+    n_pillows = 2 if w > 1.2 else 1
+    pil = b.colour(_PAINT + _FABRIC)
+    for i in range(n_pillows):
+        py = (i - (n_pillows - 1) / 2) * w / n_pillows
+        b.box((0.35, min(0.6, w / n_pillows - 0.1), 0.12),
+              (-l / 2 + head_t + 0.22, py, frame_h + mattress_h + 0.06), pil)
+
+
+def _table(b: _Builder, rng: np.random.Generator) -> None:
+    l, w, h = _size(rng, "table", (0.25, 0.3, 0.08))
+    if rng.random() < 0.3:
+        l = w = float(np.sqrt(l * w))  # square table
+    top_t = rng.uniform(0.025, 0.05)
+    wood = b.colour(_WOOD + _PAINT)
+    b.box((l, w, top_t), (0, 0, h - top_t / 2), wood)
+    legc = wood if rng.random() < 0.6 else b.colour(_METAL)
+    thick = rng.uniform(0.04, 0.08)
+    b.legs(l, w, h - top_t, thick, legc, round_legs=rng.random() < 0.4, inset=rng.uniform(0.0, 0.08))
+    if rng.random() < 0.5:  # apron
+        b.box((l - 0.15, w - 0.15, 0.08), (0, 0, h - top_t - 0.04), wood)
+
+
+def _sofa(b: _Builder, rng: np.random.Generator) -> None:
+    l, w, h = _size(rng, "sofa", (0.12, 0.3, 0.1))
+    seat_h = rng.uniform(0.38, 0.48)
+    back_t = rng.uniform(0.15, 0.25)
+    arm_w = rng.uniform(0.1, 0.22)
+    arm_h = rng.uniform(seat_h + 0.1, min(h, seat_h + 0.3))
+    cloth = b.colour(_FABRIC)
+    b.box((l, w, seat_h - 0.08), (0, 0, (seat_h - 0.08) / 2 + 0.08), cloth)
+    b.box((back_t, w, h - 0.08), (-l / 2 + back_t / 2, 0, (h - 0.08) / 2 + 0.08), cloth)
+    for s in (-1, 1):
+        b.box((l, arm_w, arm_h - 0.08), (0, s * (w / 2 - arm_w / 2), (arm_h - 0.08) / 2 + 0.08), cloth)
+    feet = b.colour(_WOOD + _METAL)
+    b.legs(l, w, 0.08, 0.06, feet, round_legs=True, inset=0.03)
+    # seat cushions
+    n = int(np.clip(round((w - 2 * arm_w) / 0.6), 1, 4))
+    cw = (w - 2 * arm_w) / n
+    cush = np.clip(cloth * rng.uniform(0.85, 1.1), 0, 1)
+    for i in range(n):
+        b.box((l - back_t - 0.02, cw - 0.02, 0.1),
+              (back_t / 2, -w / 2 + arm_w + cw * (i + 0.5), seat_h + 0.05), cush)
+
+
+def _chair(b: _Builder, rng: np.random.Generator) -> None:
+    l, w, h = _size(rng, "chair", (0.15, 0.15, 0.1))
+    seat_h = rng.uniform(0.42, 0.5)
+    seat_t = rng.uniform(0.03, 0.06)
+    mat = b.colour(_WOOD + _PAINT + _FABRIC)
+    b.box((l, w, seat_t), (0, 0, seat_h - seat_t / 2), mat)
+    legc = mat if rng.random() < 0.5 else b.colour(_METAL)
+    b.legs(l, w, seat_h - seat_t, rng.uniform(0.03, 0.05), legc, round_legs=rng.random() < 0.5)
+    back_t = rng.uniform(0.03, 0.06)
+    back_h = h - seat_h
+    if rng.random() < 0.5:  # solid back
+        b.box((back_t, w, back_h), (-l / 2 + back_t / 2, 0, seat_h + back_h / 2), mat)
+    else:  # slatted back: two posts and rails
+        for s in (-1, 1):
+            b.box((back_t, 0.04, back_h), (-l / 2 + back_t / 2, s * (w / 2 - 0.02), seat_h + back_h / 2), mat)
+        for k in range(int(rng.integers(2, 4))):
+            z = seat_h + back_h * (0.35 + 0.6 * k / 3)
+            b.box((back_t, w - 0.08, 0.05), (-l / 2 + back_t / 2, 0, min(z, h - 0.025)), mat)
+    if rng.random() < 0.25:  # armrests
+        for s in (-1, 1):
+            b.box((l * 0.8, 0.04, 0.04), (0, s * (w / 2 - 0.02), seat_h + 0.2), legc)
+            b.box((0.04, 0.04, 0.2), (l * 0.35, s * (w / 2 - 0.02), seat_h + 0.1), legc)
+
+
+def _toilet(b: _Builder, rng: np.random.Generator) -> None:
+    l, w, h = _size(rng, "toilet", (0.1, 0.12, 0.1))
+    white = b.colour(_CERAMIC)
+    bowl_h = rng.uniform(0.38, 0.44)
+    tank_l = rng.uniform(0.17, 0.24)
+    r = w / 2 * 0.95
+    bowl_len = l - tank_l
+    # pedestal, bowl (elongated: cylinder stretched along x), seat, tank
+    b.cylinder(r * 0.6, bowl_h * 0.6, (tank_l / 2 - 0.02, 0, bowl_h * 0.3), white)
+    import trimesh
+
+    bowl = trimesh.creation.cylinder(radius=r, height=bowl_h * 0.45, sections=20)
+    bowl.apply_scale([bowl_len / (2 * r), 1.0, 1.0])
+    bowl.apply_translation([-l / 2 + tank_l + bowl_len / 2, 0, bowl_h * 0.775])
+    b._add(bowl, white)
+    seat = trimesh.creation.cylinder(radius=r, height=0.03, sections=20)
+    seat.apply_scale([bowl_len / (2 * r), 1.0, 1.0])
+    seat.apply_translation([-l / 2 + tank_l + bowl_len / 2, 0, bowl_h + 0.015])
+    b._add(seat, white if rng.random() < 0.7 else b.colour(_WOOD))
+    b.box((tank_l, w, h - bowl_h + 0.1), (-l / 2 + tank_l / 2, 0, bowl_h - 0.1 + (h - bowl_h + 0.1) / 2), white)
+
+
+def _desk(b: _Builder, rng: np.random.Generator) -> None:
+    l, w, h = _size(rng, "desk", (0.15, 0.25, 0.05))
+    top_t = rng.uniform(0.025, 0.04)
+    wood = b.colour(_WOOD + _PAINT)
+    b.box((l, w, top_t), (0, 0, h - top_t / 2), wood)
+    panel_t = rng.uniform(0.02, 0.04)
+    side = b.colour(_WOOD + _PAINT + _METAL)
+    ped_w = rng.uniform(0.35, 0.45)
+    if rng.random() < 0.6:  # drawer pedestal on one side, panel on the other
+        s = 1 if rng.random() < 0.5 else -1
+        b.box((l - 0.04, ped_w, h - top_t), (-0.02, s * (w / 2 - ped_w / 2), (h - top_t) / 2), side)
+        nd = int(rng.integers(2, 4))
+        dh = (h - top_t - 0.06) / nd
+        handle = b.colour(_METAL)
+        for k in range(nd):
+            zc = 0.03 + dh * (k + 0.5)
+            b.box((0.02, ped_w - 0.04, dh - 0.02), (l / 2 - 0.03, s * (w / 2 - ped_w / 2), zc), side * 0.9)
+            b.box((0.02, 0.1, 0.02), (l / 2 - 0.01, s * (w / 2 - ped_w / 2), zc), handle)
+        b.box((l - 0.04, panel_t, h - top_t), (-0.02, -s * (w / 2 - panel_t / 2), (h - top_t) / 2), side)
+    else:
+        for s in (-1, 1):
+            b.box((l - 0.04, panel_t, h - top_t), (-0.02, s * (w / 2 - panel_t / 2), (h - top_t) / 2), side)
+    b.box((panel_t, w - 2 * panel_t, (h - top_t) * 0.5), (-l / 2 + 0.02 + panel_t / 2, 0, (h - top_t) * 0.7), side)
+
+
+def _drawers(b: _Builder, l, w, h, base_h, rows, cols, body) -> None:
+    handle = b.colour(_METAL)
+    dh = (h - base_h - 0.04) / rows
+    dw = (w - 0.04) / cols
+    front = np.clip(body * 0.9 + 0.05, 0, 1)
+    for r in range(rows):
+        for c in range(cols):
+            zc = base_h + 0.02 + dh * (r + 0.5)
+            yc = -w / 2 + 0.02 + dw * (c + 0.5)
+            b.box((0.02, dw - 0.02, dh - 0.02), (l / 2 + 0.01, yc, zc), front)
+            b.box((0.02, min(0.12, dw / 3), 0.02), (l / 2 + 0.03, yc, zc + dh * 0.2), handle)
+
+
+def _dresser(b: _Builder, rng: np.random.Generator) -> None:
+    l, w, h = _size(rng, "dresser", (0.15, 0.3, 0.25))
+    body = b.colour(_WOOD + _PAINT)
+    base_h = rng.uniform(0.05, 0.12)
+    b.box((l - 0.04, w, h - base_h), (-0.02, 0, base_h + (h - base_h) / 2), body)
+    b.legs(l - 0.04, w, base_h, 0.05, body, round_legs=rng.random() < 0.5, inset=0.02)
+    rows = int(np.clip(round((h - base_h) / 0.22), 2, 6))
+    _drawers(b, l - 0.04 - 0.04, w, h - 0.02, base_h, rows, int(rng.integers(1, 3)), body)
+
+
+def _night_stand(b: _Builder, rng: np.random.Generator) -> None:
+    l, w, h = _size(rng, "night_stand", (0.15, 0.15, 0.15))
+    body = b.colour(_WOOD + _PAINT)
+    base_h = rng.uniform(0.04, 0.15)
+    b.box((l - 0.03, w, h - base_h), (-0.015, 0, base_h + (h - base_h) / 2), body)
+    b.legs(l - 0.03, w, base_h, 0.04, body, round_legs=rng.random() < 0.5, inset=0.01)
+    b.box((l + 0.0, w + 0.02, 0.025), (0, 0, h + 0.0125), body * 0.95)  # overhanging top
+    _drawers(b, l - 0.03 - 0.04, w, h, base_h, int(rng.integers(1, 3)), 1, body)
+
+
+def _bookshelf(b: _Builder, rng: np.random.Generator) -> None:
+    l, w, h = _size(rng, "bookshelf", (0.2, 0.35, 0.25))
+    wood = b.colour(_WOOD + _PAINT)
+    t = rng.uniform(0.02, 0.035)
+    for s in (-1, 1):
+        b.box((l, t, h), (0, s * (w / 2 - t / 2), h / 2), wood)
+    b.box((0.01, w, h), (-l / 2 + 0.005, 0, h / 2), wood * 0.9)  # back panel
+    n = int(np.clip(round(h / 0.35), 3, 7))
+    for k in range(n + 1):
+        z = t / 2 + (h - t) * k / n
+        b.box((l, w - 2 * t, t), (0, 0, z), wood)
+    # books on some shelves
+    for k in range(n):
+        if rng.random() < 0.3:
+            continue
+        z0 = t + (h - t) * k / n
+        shelf_h = (h - t) / n - t
+        y = -w / 2 + t + 0.01
+        while True:
+            bw = rng.uniform(0.02, 0.06)
+            if y + bw > w / 2 - t - 0.01 or rng.random() < 0.05:
+                break
+            bh = shelf_h * rng.uniform(0.5, 0.9)
+            bl = l * rng.uniform(0.6, 0.9)
+            b.box((bl, bw, bh), (-l / 2 + 0.01 + bl / 2, y + bw / 2, z0 + bh / 2), b.colour(_FABRIC + _PAINT))
+            y += bw + rng.uniform(0.0, 0.01)
+
+
+def _bathtub(b: _Builder, rng: np.random.Generator) -> None:
+    l, w, h = _size(rng, "bathtub", (0.12, 0.15, 0.15))
+    white = b.colour(_CERAMIC)
+    t = rng.uniform(0.05, 0.09)
+    b.box((l, w, 0.08), (0, 0, 0.04), white)  # bottom
+    for s in (-1, 1):
+        b.box((t, w, h), (s * (l / 2 - t / 2), 0, h / 2), white)
+        b.box((l - 2 * t, t, h), (0, s * (w / 2 - t / 2), h / 2), white)
+    if rng.random() < 0.5:  # tap
+        b.cylinder(0.015, 0.15, (0, w / 2 - t / 2, h + 0.075), b.colour(_METAL))
+
+
+_BUILDERS: dict[str, Callable[[_Builder, np.random.Generator], None]] = {
+    "bed": _bed, "table": _table, "sofa": _sofa, "chair": _chair, "toilet": _toilet, "desk": _desk,
+    "dresser": _dresser, "night_stand": _night_stand, "bookshelf": _bookshelf, "bathtub": _bathtub,
+}
+
+
+def make_object(class_name: str, rng: np.random.Generator):
+    """Build one random object of a SUN RGB-D class.
+
+    Args:
+        class_name: one of :data:`CLASSES`.
+        rng: numpy random generator (the object is a pure function of its state).
+
+    Returns:
+        ``(mesh, size)``: ``mesh`` a ``trimesh.Trimesh`` in the object frame (centred in x, y; z up from
+        the floor at 0; front facing +x; metres; per-face RGBA colours), and ``size`` (3,) float64 full
+        extents ``(l, w, h)`` in metres of its axis-aligned bounding box in that frame (l along x).
+    """
+    if class_name not in _BUILDERS:
+        raise ValueError(f"make_object: unknown class {class_name!r}; expected one of {CLASSES}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"make_object: rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    b = _Builder(rng)
+    _BUILDERS[class_name](b, rng)
+    mesh = b.mesh()
+    size = np.asarray(mesh.extents, dtype=np.float64)
+    return mesh, size
+
+
+def face_albedo(mesh) -> np.ndarray:
+    """(F, 3) float32 per-face albedo in 0..1 from a mesh's face colours (mid grey when it has none)."""
+    try:
+        fc = np.asarray(mesh.visual.face_colors)
+    except Exception:  # noqa: BLE001 - trimesh raises various errors for texture visuals
+        fc = None
+    if fc is None or len(fc) != len(mesh.faces):
+        return np.full((len(mesh.faces), 3), 0.6, dtype=np.float32)
+    return (fc[:, :3].astype(np.float32) / 255.0)
