@@ -25,7 +25,7 @@ import torch
 
 from depth3d.detection.decode import EVAL_CONFIG, parse_groundtruths, parse_predictions
 from depth3d.detection.evaluation import APCalculator
-from depth3d.models.votenet import VoteNet, build_votenet, save_checkpoint, small_config, sunrgbd_config, tiny_config
+from depth3d.models.votenet import VoteNet, build_votenet, save_checkpoint, micro_config, small_config, sunrgbd_config, tiny_config
 from depth3d.models.votenet.loss import get_loss
 
 LOSS_KEYS = ("loss", "vote_loss", "objectness_loss", "box_loss", "sem_cls_loss", "center_loss",
@@ -52,13 +52,15 @@ def build_dataset(path: str, layout: str, num_points: int, augment: bool, ids=No
 
 
 def build_model(config: str, cfg=None, **overrides) -> VoteNet:
-    """``config`` ``full`` (the paper's), ``small`` or ``tiny`` (CPU) VoteNet with a height feature."""
+    """``config`` ``full`` (the paper's), ``small``, ``tiny`` or ``micro`` (CPU) VoteNet with a height feature."""
     cfg = cfg or sunrgbd_config()
     kw = dict(input_feature_dim=1, num_proposal=256, sampling="vote_fps")
     if config == "small":
         kw.update(small_config())
     elif config == "tiny":
         kw.update(tiny_config())
+    elif config == "micro":
+        kw.update(micro_config())
     elif config != "full":
         raise ValueError(f"model config must be 'full' or 'small', got {config!r}")
     kw.update(overrides)
@@ -109,7 +111,7 @@ def main(argv=None) -> int:
     p.add_argument("--val", help="validation data folder (default: the training folder)")
     p.add_argument("--layout", default="votenet", choices=("votenet", "sunrgbd-frames", "scannet", "packed"))
     p.add_argument("-o", "--output", required=True, help="run folder")
-    p.add_argument("--config", default="small", choices=("tiny", "small", "full"))
+    p.add_argument("--config", default="small", choices=("micro", "tiny", "small", "full"))
     p.add_argument("--num-points", type=int, default=8000)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
