@@ -325,3 +325,43 @@ class ScanNetVoteNetDataset(_Base):
                    vote_label=torch.from_numpy(np.tile(votes, (1, 3)).astype(np.float32)),
                    vote_label_mask=torch.from_numpy(vmask), scan_idx=torch.tensor(i))
         return res
+
+
+def pack_scans(src: str | Path, out: str | Path, points_per_scan: int = 5000, seed: int = 0) -> None:
+    """Pack a VoteNet-layout folder into one ``.npz`` (``pc`` (S, P, 3) float16 sub-sampled points,
+    ``bbox`` (S, 64, 8) float32, ``nbox`` (S,)) for moving a training set between machines."""
+    ds = SunRGBDVoteNetDataset(src)
+    rng = np.random.default_rng(seed)
+    pcs = np.zeros((len(ds), points_per_scan, 3), np.float16)
+    bbs = np.zeros((len(ds), MAX_NUM_OBJ, 8), np.float32)
+    nb = np.zeros(len(ds), np.int64)
+    for i in range(len(ds)):
+        pc, bb, _ = ds.load_raw(i)
+        pcs[i] = pc[random_sampling(pc.shape[0], points_per_scan, rng), :3]
+        nb[i] = min(len(bb), MAX_NUM_OBJ)
+        bbs[i, :nb[i]] = bb[:MAX_NUM_OBJ]
+    from depth3d.io.atomic import atomic_write
+
+    with atomic_write(out) as f:
+        np.savez(f, pc=pcs, bbox=bbs, nbox=nb)
+
+
+class PackedVoteNetDataset(_Base):
+    """Scans packed by :func:`pack_scans` (votes recomputed on load)."""
+
+    def __init__(self, path: str | Path, num_points: int = 4096, augment: bool = False, seed: int = 0) -> None:
+        super().__init__(num_points, augment, False, True, seed)
+        z = np.load(path)
+        self.pc, self.bbox, self.nbox = z["pc"], z["bbox"], z["nbox"]
+        self._votes: dict = {}
+
+    def __len__(self) -> int:
+        return len(self.pc)
+
+    def __getitem__(self, i: int) -> dict:
+        pc = self.pc[i].astype(np.float32)
+        bb = self.bbox[i, :self.nbox[i]]
+        if i not in self._votes:
+            self._votes[i] = compute_votes(pc, bb)
+        return make_sample(pc, bb, self._votes[i], self.cfg, self.num_points, self._rng(i), self.augment,
+                           scan_idx=i)

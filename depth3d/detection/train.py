@@ -25,7 +25,7 @@ import torch
 
 from depth3d.detection.decode import EVAL_CONFIG, parse_groundtruths, parse_predictions
 from depth3d.detection.evaluation import APCalculator
-from depth3d.models.votenet import VoteNet, build_votenet, save_checkpoint, small_config, sunrgbd_config, tiny_config
+from depth3d.models.votenet import VoteNet, build_votenet, save_checkpoint, micro_config, small_config, sunrgbd_config, tiny_config
 from depth3d.models.votenet.loss import get_loss
 
 LOSS_KEYS = ("loss", "vote_loss", "objectness_loss", "box_loss", "sem_cls_loss", "center_loss",
@@ -42,19 +42,25 @@ def build_dataset(path: str, layout: str, num_points: int, augment: bool, ids=No
         return SunRGBDVoteNetDataset(path, ids=ids, num_points=num_points, augment=augment)
     if layout == "sunrgbd-frames":
         return SunRGBDFrameDataset(path, ids=ids, num_points=num_points, augment=augment)
+    if layout == "packed":
+        from depth3d.datasets.votenet_detection import PackedVoteNetDataset
+
+        return PackedVoteNetDataset(path, num_points=num_points, augment=augment)
     if layout == "scannet":
         return ScanNetVoteNetDataset(path, scans=ids, num_points=num_points, augment=augment)
     raise ValueError(f"unknown dataset layout {layout!r} (votenet, sunrgbd-frames, scannet)")
 
 
 def build_model(config: str, cfg=None, **overrides) -> VoteNet:
-    """``config`` ``full`` (the paper's), ``small`` or ``tiny`` (CPU) VoteNet with a height feature."""
+    """``config`` ``full`` (the paper's), ``small``, ``tiny`` or ``micro`` (CPU) VoteNet with a height feature."""
     cfg = cfg or sunrgbd_config()
     kw = dict(input_feature_dim=1, num_proposal=256, sampling="vote_fps")
     if config == "small":
         kw.update(small_config())
     elif config == "tiny":
         kw.update(tiny_config())
+    elif config == "micro":
+        kw.update(micro_config())
     elif config != "full":
         raise ValueError(f"model config must be 'full' or 'small', got {config!r}")
     kw.update(overrides)
@@ -103,9 +109,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m depth3d.detection.train", description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="training data folder")
     p.add_argument("--val", help="validation data folder (default: the training folder)")
-    p.add_argument("--layout", default="votenet", choices=("votenet", "sunrgbd-frames", "scannet"))
+    p.add_argument("--layout", default="votenet", choices=("votenet", "sunrgbd-frames", "scannet", "packed"))
     p.add_argument("-o", "--output", required=True, help="run folder")
-    p.add_argument("--config", default="small", choices=("tiny", "small", "full"))
+    p.add_argument("--config", default="small", choices=("micro", "tiny", "small", "full"))
     p.add_argument("--num-points", type=int, default=8000)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -117,6 +123,7 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", help="start from the weights of this checkpoint (e.g. RUN/last.pt)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -127,6 +134,10 @@ def main(argv=None) -> int:
     val_ds = build_dataset(args.val or args.data, args.layout, args.num_points, False)
     cfg = train_ds.cfg
     net = build_model(args.config, cfg).to(args.device)
+    if args.resume:
+        from depth3d.models.votenet import load_checkpoint
+
+        net = load_checkpoint(args.resume)[0].to(args.device)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     tl = torch.utils.data.DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, drop_last=True,
                                      num_workers=args.workers)
@@ -159,7 +170,7 @@ def main(argv=None) -> int:
         if (epoch + 1) % args.eval_every == 0 or done:
             m = evaluate(net, vl, cfg, args.device)
             rec.update({k: v for k, v in m.items() if k.startswith(("mAP", "AR"))})
-            extra = {"epoch": epoch, "metrics": rec, "command": " ".join(["python -m depth3d.detection.train",
+            extra = {"epoch": epoch, "metrics": rec, "num_points": args.num_points, "command": " ".join(["python -m depth3d.detection.train",
                                                                            *(argv or __import__('sys').argv[1:])])}
             save_checkpoint(out / "last.pt", net, cfg, extra)
             if rec["mAP@0.25"] > best:

@@ -30,6 +30,14 @@ def _load_ops():
                                "group") if not hasattr(ops, n)]
         if missing:
             raise ImportError(f"depth3d.ops lacks {missing}")
+        if hasattr(ops, "backend_name"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                name = ops.backend_name()
+            if name != "compiled":
+                raise ImportError(f"depth3d.ops has no compiled kernels here (backend {name!r})")
         _OPS = ops
     return _OPS
 

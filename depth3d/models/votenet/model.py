@@ -237,6 +237,13 @@ def tiny_config() -> dict:
                 width=0.35, num_proposal=128)
 
 
+def micro_config() -> dict:
+    """The smallest configuration (about 2k input points, 128 seeds, 64 proposals, width 0.25), trainable
+    on a busy 2-core CPU in half an hour."""
+    return dict(npoints=(256, 128, 64, 32), radii=(0.2, 0.4, 0.8, 1.2), nsamples=(32, 16, 16, 8),
+                width=0.25, num_proposal=64)
+
+
 def build_votenet(cfg: DatasetConfig, **kwargs) -> VoteNet:
     """VoteNet for dataset config ``cfg``; kwargs as :class:`VoteNet` (``**small_config()`` for CPU)."""
     return VoteNet.from_dataset_config(cfg, **kwargs)

@@ -1,0 +1,99 @@
+"""Detection time per scan: VoteNet full configuration (the paper's: SA 2048/1024/512/256, 256 proposals),
+20,000 input points, batch 1, pre-processing + network + post-processing (NMS, empty-box removal), with
+our compiled ops (``--ops depth3d``) and with the plain-PyTorch ops (``--ops reference``), side by side in
+one process.
+
+    python benchmarks/bench_detect.py --device cpu --ops depth3d reference --repeats 5 --threads 2
+
+Input: a synthetic single-view scan (``depth3d.detection.synth``) when Open3D is available, else a
+room-like random cloud; the weights are random (timing does not depend on them). Prints a table with
+medians and the reference/depth3d factor; ``--json`` writes the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from depth3d.detection.decode import DEMO_CONFIG, parse_predictions  # noqa: E402
+from depth3d.models.votenet import VoteNet, _ops, sunrgbd_config  # noqa: E402
+
+
+def make_cloud(n: int) -> np.ndarray:
+    try:
+        from depth3d.detection.synth import make_scene
+
+        pcs = []
+        k = 0
+        while sum(len(p) for p in pcs) < n:
+            pc, _ = make_scene(np.random.default_rng(k), width=320, height=240)
+            pcs.append(pc[:, :3])
+            k += 1
+        pts = np.concatenate(pcs)
+    except ImportError:
+        rng = np.random.default_rng(0)
+        pts = np.concatenate([rng.uniform([-3, 0.5, -1.3], [3, 6, 1.5], (n, 3))])
+    idx = np.random.default_rng(0).choice(len(pts), n, replace=len(pts) < n)
+    return pts[idx].astype(np.float32)
+
+
+def detect_once(net: VoteNet, pts: np.ndarray, device: str) -> float:
+    cfg = sunrgbd_config()
+    t0 = time.perf_counter()
+    h = pts[:, 2] - np.percentile(pts[:, 2], 0.99)
+    pc = torch.from_numpy(np.concatenate([pts, h[:, None]], 1).astype(np.float32))[None].to(device)
+    with torch.no_grad():
+        ep = net(pc)
+    parse_predictions(ep, cfg, DEMO_CONFIG, point_clouds=pc)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--ops", nargs="+", choices=("depth3d", "reference"), default=["depth3d", "reference"])
+    ap.add_argument("--points", type=int, default=20000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", help="write results here")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    pts = make_cloud(args.points)
+    net = VoteNet.from_dataset_config(sunrgbd_config(), input_feature_dim=1, num_proposal=256,
+                                      sampling="vote_fps").eval().to(args.device)
+    res = {}
+    for ops in args.ops:
+        try:
+            _ops.set_backend(ops)
+        except Exception as exc:
+            print(f"ops {ops}: unavailable ({exc})")
+            continue
+        detect_once(net, pts, args.device)  # warm-up (and build)
+        times = [detect_once(net, pts, args.device) for _ in range(args.repeats)]
+        res[ops] = {"median_s": statistics.median(times), "min_s": min(times), "times_s": times}
+        print(f"{ops:10s} median {res[ops]['median_s'] * 1000:8.1f} ms  min {min(times) * 1000:8.1f} ms  "
+              f"({args.repeats} runs, {args.points} points, {args.device}, {args.threads} threads)")
+    if "depth3d" in res and "reference" in res:
+        f = res["reference"]["median_s"] / res["depth3d"]["median_s"]
+        res["factor_reference_over_depth3d"] = f
+        print(f"plain-PyTorch ops / depth3d ops: {f:.2f}x")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"device": args.device, "points": args.points,
+                                               "torch": torch.__version__, **res}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
