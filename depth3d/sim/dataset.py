@@ -100,6 +100,10 @@ def scan_room_seed(seed: int, idx: int) -> int:
     return int(seed) * 1_000_003 + int(idx)
 
 
+#: views drawn per scan before giving up on a room whose views all lack valid depth
+MAX_VIEW_ATTEMPTS = 20
+
+
 def make_scan(seed: int, idx: int, options: ScanOptions | None = None, nthreads: int = 0) -> dict[str, Any]:
     """Build one single-view scan (nothing written).
 
@@ -117,12 +121,18 @@ def make_scan(seed: int, idx: int, options: ScanOptions | None = None, nthreads:
     room_seed = scan_room_seed(seed, idx)
     scene = generate_room(room_seed)
     rng = np.random.default_rng([int(seed), int(idx), 0xDA7A])
-    pose = random_view(scene, rng)
     intr = d435_intrinsics(opt.width, opt.height)
-    r = SceneRenderer(scene, nthreads=nthreads).render(intr, pose)
+    renderer = SceneRenderer(scene, nthreads=nthreads)
     model = RealSenseModel() if opt.noise else RealSenseModel.ideal()
-    raw, color = model.apply(r, intr, rng)
-    valid = raw > 0
+    # a random view can face a wall closer than the sensor's minimum range (no valid depth at all): draw
+    # another view (deterministically, from the same stream) until at least 10% of the pixels are valid
+    for _attempt in range(MAX_VIEW_ATTEMPTS):
+        pose = random_view(scene, rng)
+        r = renderer.render(intr, pose)
+        raw, color = model.apply(r, intr, rng)
+        valid = raw > 0
+        if np.count_nonzero(valid) >= 0.1 * valid.size:
+            break
     z = raw[valid].astype(np.float32) * np.float32(model.depth_unit)
     rays = r.rays[valid]
     cam = rays * (z / rays[:, 2])[:, None]
