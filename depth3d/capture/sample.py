@@ -1,7 +1,8 @@
 """Synthetic RGB-D sequences (a small ray-cast room with a moving camera) and the bundled sample recording.
 
-``python -m depth3d.capture.sample data/sample.db3`` regenerates ``data/sample.db3`` (until the simulator's
-``sim:`` source replaces these frames).
+``python -m depth3d.capture.sample data/sample.db3`` regenerates ``data/sample.db3`` from the simulator's
+``sim:`` source; :func:`synthetic_frames` (a small ray-cast room without furniture, any colour/depth
+geometry) serves tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -86,22 +87,32 @@ def synthetic_frames(n: int = 30, width: int = 320, height: int = 240, fps: floa
                         depth_to_color=d2c, depth_scale=depth_scale, timestamp=i / fps, index=i, sensor="sim")
 
 
-def make_sample_recording(path: str | Path, n: int = 30, width: int = 320, height: int = 240) -> Path:
-    """Write the bundled sample: ``n`` synthetic frames into a librealsense ``.db3`` recording."""
-    from depth3d.capture.record import Recorder
+#: the bundled recording: a walk through simulated room 5 (bed, toilet, desk, dresser, bookshelf, bathtub;
+#: the floor stays in view so ``depth3d detect --tilt auto`` levels every frame; exact depth, no sensor noise:
+#: noisy frames do not compress and would make the file six times larger)
+SAMPLE_SPEC = "sim:room?seed=5&frames=30&width=320&height=240&trajectory=walk&fps=15&noise=none"
 
-    with Recorder(path, name="depth3d synthetic room") as rec:
-        for frame in synthetic_frames(n, width, height):
+
+def make_sample_recording(path: str | Path, spec: str = SAMPLE_SPEC, frames: int | None = None) -> Path:
+    """Write the bundled sample: the frames of the source ``spec`` (default: a walk through a simulated
+    room, :data:`SAMPLE_SPEC`) into a librealsense ``.db3`` recording (at most ``frames`` of them)."""
+    from depth3d.capture.record import Recorder
+    from depth3d.capture.source import open_source
+
+    with open_source(spec) as src, Recorder(path, fps=int(round(float(src.info.get("fps", 30)))),
+                                            name="depth3d sample (simulated)") as rec:
+        for i, frame in enumerate(src):
+            if frames is not None and i >= frames:
+                break
             rec.add_frame(frame)
     return Path(path)
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description="write the synthetic sample recording")
+    ap = argparse.ArgumentParser(description="write the bundled sample recording (data/sample.db3)")
     ap.add_argument("output", nargs="?", default="data/sample.db3")
-    ap.add_argument("--frames", type=int, default=30)
-    ap.add_argument("--width", type=int, default=320)
-    ap.add_argument("--height", type=int, default=240)
+    ap.add_argument("--source", default=SAMPLE_SPEC, help=f"source spec (default {SAMPLE_SPEC})")
+    ap.add_argument("--frames", type=int, default=None, help="at most this many frames")
     a = ap.parse_args()
-    out = make_sample_recording(a.output, a.frames, a.width, a.height)
+    out = make_sample_recording(a.output, a.source, a.frames)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")

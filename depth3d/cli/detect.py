@@ -34,7 +34,9 @@ def register(subparsers) -> None:
     p.add_argument("--frame", choices=("auto", "upright", "camera"), default="auto",
                    help="frame of the input cloud: upright (x right, y forward, z up) or camera (x right, y down, "
                         "z forward); auto: .ply/.pcd/depth3d .npz clouds and streams are camera, the rest upright")
-    p.add_argument("--tilt", type=float, default=0.0, help="camera pitch down in degrees (camera-frame inputs)")
+    p.add_argument("--tilt", type=_tilt, default=0.0, metavar="DEG|auto",
+                   help="camera pitch down in degrees for camera-frame inputs, or 'auto': level each cloud on "
+                        "the floor plane in view (default 0: level camera)")
     p.add_argument("--camera-height", type=float, default=0.0,
                    help="camera height above the floor in metres (camera-frame inputs; 0 = camera at origin)")
     p.add_argument("--every", type=int, default=1, help="streams: process every Nth frame")
@@ -43,6 +45,15 @@ def register(subparsers) -> None:
     p.add_argument("--view", action="store_true", help="show the cloud and boxes in a window")
     p.add_argument("--screenshot", metavar="PNG", help="render the cloud and boxes to a PNG")
     p.set_defaults(func=run)
+
+
+def _tilt(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--tilt expects degrees or 'auto', got {text!r}") from None
 
 
 def _is_scan(spec: str) -> bool:

@@ -1,7 +1,8 @@
 """``depth3d stream``: frames from any source -> coloured cloud (-> voxels), shown, recorded, measured.
 
 Headless it prints once a second: frames per second, latency (frame delivered -> cloud ready) and the
-frames the source lost. Ctrl-C, SIGTERM or a lost camera stop it cleanly; a ``--record`` file is then
+frames the source lost. ``--detect`` runs VoteNet on every Nth frame (levelled on the floor plane) and
+draws the boxes in the ``--view`` window, prints them headless, and writes them all with ``--boxes FILE``. Ctrl-C, SIGTERM or a lost camera stop it cleanly; a ``--record`` file is then
 finalised and replays.
 """
 
@@ -44,6 +45,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--realtime", action="store_true",
                    help="pace finite sources (recordings, folders) at their recorded timestamps")
     p.add_argument("--quiet", action="store_true", help="no per-second report")
+    det = p.add_argument_group("3D detection (VoteNet)")
+    det.add_argument("--detect", nargs="?", const="default", metavar="CHECKPOINT",
+                     help="detect oriented 3D boxes in the stream (default checkpoint: data/votenet_synthetic.pt); "
+                          "boxes are drawn in the --view window (which then shows the levelled, upright cloud)")
+    det.add_argument("--detect-every", type=int, default=5, metavar="N",
+                     help="run detection on every Nth frame (default 5); boxes persist in between")
+    det.add_argument("--tilt", default="auto", metavar="DEG|auto",
+                     help="camera pitch down in degrees, or auto: level each frame on the floor plane (default)")
+    det.add_argument("--boxes", metavar="FILE", help="write the detections of every processed frame as JSON")
+    det.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="detection device (default cpu)")
+    det.add_argument("--threshold", type=float, default=0.5, help="objectness threshold (default 0.5)")
     p.set_defaults(func=run)
 
 
@@ -72,12 +84,23 @@ class _Preview:
         self.viewer = LiveViewer(title="depth3d stream")
         self.closed = False
 
-    def update(self, frame, cloud) -> None:
+    def update(self, frame, cloud, boxes=None, rotation=None) -> None:
+        """Show ``frame``'s images and ``cloud`` (camera frame); with ``rotation`` (camera -> upright) the
+        cloud is shown upright together with ``boxes`` (upright frame)."""
         import cv2
         import numpy as np
 
-        if cloud is not None and not self.viewer.update(cloud):
-            self.closed = True
+        if cloud is not None:
+            if rotation is not None:
+                from depth3d.core.cloud import PointCloud
+
+                c = cloud.to_numpy()
+                up = PointCloud(np.asarray(c.points, np.float32) @ np.asarray(rotation, np.float32).T, c.colors)
+                alive = self.viewer.update(up, boxes or [], view="upright")
+            else:
+                alive = self.viewer.update(cloud)
+            if not alive:
+                self.closed = True
         d = frame.depth_m()
         valid = d > 0
         hi = float(np.percentile(d[valid], 99)) if valid.any() else 1.0
@@ -118,6 +141,14 @@ def run(args: argparse.Namespace) -> int:
     if args.record and not args.record.lower().endswith(".db3"):
         raise CLIError(f"--record {args.record}: recordings are written as .db3 (librealsense 2.59 format)",
                        code=2)
+    if args.detect_every < 1:
+        raise CLIError("--detect-every must be >= 1", code=2)
+    if args.tilt != "auto":
+        try:
+            args.tilt = float(args.tilt)
+        except ValueError:
+            raise CLIError(f"--tilt expects degrees or 'auto', got {args.tilt!r}", code=2) from None
+    detector = _make_detector(args) if args.detect else None
     signal.signal(signal.SIGTERM, _sigterm)
     source = open_source(args.source, **_source_options(args))
     recorder = preview = None
@@ -135,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
                 recorder = Recorder(args.record)
             if args.view:
                 preview = _Preview()
-            n, lost = _loop(args, source, recorder, preview)
+            n, lost = _loop(args, source, recorder, preview, detector)
     except KeyboardInterrupt:
         interrupted = True
     except SourceError as exc:  # raised while opening
@@ -146,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
             n_rec = recorder.frames_written
         if preview is not None:
             preview.close()
+        if detector is not None:
+            detector.close()
     if recorder is not None:
         print(f"recorded {n_rec} frames to {args.record}", file=sys.stderr if args.quiet else sys.stdout,
               flush=True)
@@ -158,7 +191,75 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _loop(args, source, recorder, preview) -> tuple[int, str | None]:
+class _StreamDetector:
+    """VoteNet on every Nth frame of a stream; keeps the latest boxes and (with --boxes) writes them all."""
+
+    def __init__(self, checkpoint: str, device: str, threshold: float, every: int, tilt, boxes_path) -> None:
+        from depth3d.detection.decode import PostConfig
+        from depth3d.detection.detect import Detector
+
+        post = PostConfig(remove_empty_box=True, per_class_proposal=False, conf_thresh=threshold)
+        self.det = Detector(checkpoint, device, post=post)
+        self.every, self.tilt, self.boxes_path = every, tilt, boxes_path
+        self.boxes: list[dict] = []
+        self.rotation = None  # camera -> upright of the last processed frame
+        self.records: list[dict] = []
+        self.seconds: list[float] = []
+
+    def process(self, i: int, frame) -> bool:
+        """Detect on frame ``i`` when it is due; returns True when new boxes were computed."""
+        import numpy as np
+
+        from depth3d.detection.detect import upright_rotation_for
+        from depth3d.geometry import depth_to_points
+
+        if i % self.every:
+            return False
+        t0 = time.perf_counter()
+        pts = np.asarray(depth_to_points(frame.depth_m(), frame.depth_intrinsics)).reshape(-1, 3)
+        pts = pts[np.isfinite(pts).all(1) & (pts[:, 2] > 0)]
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.rotation = upright_rotation_for(pts, self.tilt)
+        res = self.det.detect(pts @ self.rotation.T)
+        self.boxes = res.boxes
+        self.seconds.append(time.perf_counter() - t0)
+        self.records.append({"index": int(frame.index if frame.index is not None else i),
+                             "timestamp": float(frame.timestamp), "boxes": res.boxes,
+                             "camera_to_upright": self.rotation.tolist(), "message": res.message})
+        return True
+
+    def summary(self) -> str:
+        if not self.boxes:
+            return "no boxes"
+        return ", ".join(f"{b['class']} {b['score']:.2f}" for b in self.boxes)
+
+    def close(self) -> None:
+        if self.boxes_path and self.records:
+            import json
+
+            from depth3d.io.atomic import atomic_write
+
+            with atomic_write(self.boxes_path, "w") as f:
+                json.dump({"frame": "upright", "frames": self.records}, f, indent=1)
+
+
+def _make_detector(args: argparse.Namespace) -> "_StreamDetector":
+    from pathlib import Path
+
+    from depth3d.cli._common import resolve_device
+    from depth3d.cli.detect import DEFAULT_CKPT
+
+    ckpt = DEFAULT_CKPT if args.detect == "default" else Path(args.detect)
+    if not ckpt.is_file():
+        raise CLIError(f"--detect {ckpt}: checkpoint does not exist (train one with `depth3d train det`)", code=2)
+    return _StreamDetector(str(ckpt), resolve_device(args.device), args.threshold, args.detect_every, args.tilt,
+                           args.boxes)
+
+
+def _loop(args, source, recorder, preview, detector=None) -> tuple[int, str | None]:
     from depth3d.capture.source import SourceError
 
     pipeline = None
@@ -193,8 +294,15 @@ def _loop(args, source, recorder, preview) -> tuple[int, str | None]:
             total_points = len(cloud.points)
         if recorder is not None:
             recorder.add_frame(frame)
+        fresh = detector is not None and detector.process(n, frame)
+        if fresh and args.quiet is False and preview is None:
+            print(f"frame {n}: {len(detector.boxes)} boxes ({detector.summary()}) in "
+                  f"{1e3 * detector.seconds[-1]:.0f} ms", flush=True)
         if preview is not None:
-            preview.update(frame, cloud)
+            if detector is not None and detector.rotation is not None and cloud is not None:
+                preview.update(frame, cloud, detector.boxes, detector.rotation)
+            else:
+                preview.update(frame, cloud)
             if preview.closed:
                 n += 1
                 break

@@ -23,14 +23,34 @@ from depth3d.models.votenet.config import DatasetConfig
 CAM_TO_DEPTH = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
-def camera_to_upright(points: np.ndarray, tilt_deg: float = 0.0, camera_height: float = 0.0) -> np.ndarray:
-    """Camera frame (x right, y down, z forward) points (N, 3) -> upright depth frame (x right, y forward,
-    z up): the camera is pitched down by ``tilt_deg`` degrees and ``camera_height`` metres above the floor
-    (the floor ends at z = 0 when the height is given; 0 keeps the camera at the origin as VoteNet does)."""
-    t = np.deg2rad(tilt_deg)
+def upright_rotation_for(points: np.ndarray, tilt_deg: float | str = 0.0) -> np.ndarray:
+    """(3, 3) rotation R taking camera-frame points (x right, y down, z forward) to the upright depth frame
+    (x right, y forward, z up): ``p_up = R @ p_cam``. ``tilt_deg``: the camera's downward pitch in degrees,
+    or ``"auto"``: pitch and roll from the floor plane in ``points`` ((N, 3) metres, camera frame; see
+    :func:`depth3d.geometry.floor.estimate_floor`), a level camera with a warning when no floor is found."""
+    if isinstance(tilt_deg, str):
+        if tilt_deg != "auto":
+            raise ValueError(f"tilt must be degrees or 'auto', got {tilt_deg!r}")
+        from depth3d.geometry.floor import estimate_floor, upright_rotation
+
+        pts = np.asarray(points, np.float64).reshape(-1, 3)
+        floor = estimate_floor(pts[np.isfinite(pts).all(1)])
+        if floor is None:
+            warnings.warn("tilt auto: no floor plane in view; assuming a level camera", stacklevel=2)
+            return CAM_TO_DEPTH.copy()
+        return upright_rotation(floor.normal)
+    t = np.deg2rad(float(tilt_deg))
     c, s = np.cos(t), np.sin(t)
-    tilt = np.array([[1, 0, 0], [0, c, s], [0, -s, c]])
-    out = np.asarray(points, np.float64)[:, :3] @ (tilt @ CAM_TO_DEPTH).T
+    return np.array([[1, 0, 0], [0, c, s], [0, -s, c]]) @ CAM_TO_DEPTH
+
+
+def camera_to_upright(points: np.ndarray, tilt_deg: float | str = 0.0, camera_height: float = 0.0) -> np.ndarray:
+    """Camera frame (x right, y down, z forward) points (N, 3) -> upright depth frame (x right, y forward,
+    z up): the camera is pitched down by ``tilt_deg`` degrees (or ``"auto"``: levelled on the floor plane,
+    see :func:`upright_rotation_for`) and ``camera_height`` metres above the floor (the floor ends at z = 0
+    when the height is given; 0 keeps the camera at the origin as VoteNet does)."""
+    pts = np.asarray(points, np.float64)[:, :3]
+    out = pts @ upright_rotation_for(pts, tilt_deg).T
     out[:, 2] += camera_height
     return out.astype(np.float32)
 
@@ -162,7 +182,7 @@ def boxes_lineset(boxes: list[dict]):
     return ls
 
 
-def frames_to_clouds(spec: str, every: int = 1, max_frames: int | None = None, tilt_deg: float = 0.0,
+def frames_to_clouds(spec: str, every: int = 1, max_frames: int | None = None, tilt_deg: float | str = 0.0,
                      camera_height: float = 0.0):
     """Yield (frame index, timestamp, upright points (N, 3)) from a recording or live source opened with
     :func:`depth3d.capture.source.open_source` (every ``every``-th frame)."""

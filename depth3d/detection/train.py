@@ -1,6 +1,8 @@
-"""VoteNet training and evaluation task (``depth3d train det`` builds on these functions).
+"""VoteNet training helpers (datasets, model sizes, one step, evaluation) and a stand-alone training loop.
 
-Usage until the shared trainer lands (and the recorded runs of ``benchmarks/results/detection.md``)::
+Users train with ``depth3d train det`` (:mod:`depth3d.train.tasks.det`: config files, progress, metrics
+and plot, checkpoints/resume, torchrun), which builds on these functions. The loop in :func:`main` is kept
+because the runs recorded in ``benchmarks/results/detection.md`` (SUN RGB-D overfit) used it::
 
     python -m depth3d.detection.train --data DIR_TRAIN --val DIR_VAL -o runs/det --minutes 30 \
         --config small --num-points 8000 --batch-size 8 --threads 2

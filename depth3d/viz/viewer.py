@@ -143,8 +143,12 @@ class LiveViewer:
         self._added = False
         self.closed = False
 
-    def update(self, cloud: PointCloud, boxes: list[dict] | None = None) -> bool:
-        """Replace the shown points (and boxes) in place and redraw; returns False once the window closed."""
+    def update(self, cloud: PointCloud, boxes: list[dict] | None = None, view: str = "camera") -> bool:
+        """Replace the shown points (and boxes) in place and redraw; returns False once the window closed.
+
+        ``view`` (used when the window first shows something): "camera" (points in the camera frame, x right,
+        y down, z forward: seen from the camera) or "upright" (x right, y forward, z up: seen from behind
+        and above the origin)."""
         o3d = self._o3d
         c = cloud.to_numpy()
         self.pcd.points = o3d.utility.Vector3dVector(np.asarray(c.points, dtype=np.float64))
@@ -159,8 +163,12 @@ class LiveViewer:
             self.vis.add_geometry(self.pcd)
             self.vis.add_geometry(self.boxes)
             ctl = self.vis.get_view_control()
-            ctl.set_front([0.0, 0.0, -1.0])
-            ctl.set_up([0.0, -1.0, 0.0])
+            if view == "upright":
+                ctl.set_front([0.0, -1.0, 0.6])
+                ctl.set_up([0.0, 0.0, 1.0])
+            else:
+                ctl.set_front([0.0, 0.0, -1.0])
+                ctl.set_up([0.0, -1.0, 0.0])
             self._added = True
         else:
             self.vis.update_geometry(self.pcd)

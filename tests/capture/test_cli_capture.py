@@ -160,3 +160,29 @@ def test_stream_view_opens_windows(run_cli, repo_root, tmp_path):
                 "--max-frames", "5", timeout=240)
     assert p.returncode == 0, p.stderr
     assert "done: 5 frames" in p.stdout
+
+
+def test_stream_detect_headless_and_in_the_viewer(run_cli, repo_root, tmp_path):
+    import json
+    import shutil
+
+    boxes = tmp_path / "boxes.json"
+    p = run_cli("stream", "--source", repo_root / "data" / "sample.db3", "--detect", "--detect-every", "4",
+                "--max-frames", "9", "--boxes", boxes, timeout=240)
+    assert p.returncode == 0, p.stderr
+    assert "frame 0: " in p.stdout and "frame 8: " in p.stdout and "done: 9 frames" in p.stdout
+    data = json.loads(boxes.read_text())
+    assert [f["index"] for f in data["frames"]] == [0, 4, 8]
+    for f in data["frames"]:
+        R = np.asarray(f["camera_to_upright"])
+        np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-6)
+        assert R[2, 1] < -0.3  # camera y (down) maps to upright -z: the camera was levelled on the floor
+    p = run_cli("stream", "--source", repo_root / "data" / "sample.db3", "--detect", tmp_path / "none.pt",
+                "--max-frames", "1", timeout=120)
+    assert p.returncode == 2 and "none.pt" in p.stderr
+    if not os.environ.get("DISPLAY") and shutil.which("Xvfb") is None:
+        pytest.skip("no display and no Xvfb")
+    p = run_cli("stream", "--source", repo_root / "data" / "sample.db3", "--view", "--detect", "--detect-every", "2",
+                "--max-frames", "4", timeout=240)
+    assert p.returncode == 0, p.stderr
+    assert "done: 4 frames" in p.stdout

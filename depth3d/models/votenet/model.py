@@ -270,8 +270,20 @@ def load_checkpoint(path, map_location="cpu") -> tuple[VoteNet, DatasetConfig, d
         ckpt = torch.load(p, map_location=map_location, weights_only=False)
     except Exception as exc:
         raise ValueError(f"{p}: not a readable torch checkpoint ({exc})") from None
+    if isinstance(ckpt, dict) and ckpt.get("task") == "det" and "model" in ckpt:
+        # a `depth3d train det` checkpoint (depth3d.train.checkpoint): rebuild from its config
+        from depth3d.train.tasks.det import build_net
+
+        cfg = DatasetConfig.from_dict(ckpt["config"]["data"]["dataset_config"])
+        net = build_net(ckpt["config"], cfg)
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()},
+                            strict=True)
+        net.eval()
+        ckpt.setdefault("num_points", ckpt["config"]["data"].get("num_points"))
+        return net, cfg, ckpt
     if not isinstance(ckpt, dict) or "hparams" not in ckpt or "model_state_dict" not in ckpt:
-        raise ValueError(f"{p}: expected a depth3d VoteNet checkpoint with 'hparams' and 'model_state_dict'")
+        raise ValueError(f"{p}: expected a depth3d VoteNet checkpoint ('hparams' and 'model_state_dict', or a "
+                         "`depth3d train det` run's last.pt/best.pt)")
     hp = dict(ckpt["hparams"])
     cfg = DatasetConfig.from_dict(ckpt["dataset_config"])
     for k in ("num_class", "num_heading_bin", "num_size_cluster", "mean_size_arr"):

@@ -1,0 +1,244 @@
+"""3D object detection task (VoteNet): ``depth3d train det`` / ``depth3d eval det``.
+
+Config sections: ``model`` {config: micro|tiny|small|full, plus any :class:`depth3d.models.votenet.VoteNet`
+keyword (num_proposal, sampling, width, ...)}, ``data`` {root: DIR, val_root: DIR (default: root),
+layout: votenet|sunrgbd-frames|scannet|packed, num_points, augment, use_color}. A VoteNet-layout folder
+with ``train.txt``/``val.txt`` (the simulator's ``depth3d sim scans`` writes them) trains on the train ids
+and validates on the val ids; without them every scan is used for both.
+
+Validation metrics: the loss terms and mAP/AR at IoU 0.25 and 0.5 with the reference's evaluation settings
+(per-class proposals, objectness > 0.05, per-class 3D NMS 0.25, oriented 3D IoU, VOC AP); ``best.pt`` keeps
+the best ``val/mAP@0.25``. ``depth3d detect --checkpoint RUN/best.pt`` reads the trainer's checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+NAME = "det"
+HELP = "train a VoteNet 3D detector on scans in VoteNet's layout (simulator, SUN RGB-D, ScanNet)"
+LAYOUTS = ("votenet", "sunrgbd-frames", "scannet", "packed")
+MODEL_CONFIGS = ("micro", "tiny", "small", "full")
+LOSS_KEYS = ("vote_loss", "objectness_loss", "box_loss", "sem_cls_loss", "center_loss", "heading_cls_loss",
+             "heading_reg_loss", "size_cls_loss", "size_reg_loss", "obj_acc")
+
+DEFAULTS = {
+    "model": {"config": "small"},
+    "data": {"layout": "votenet", "num_points": 8000, "augment": True, "use_color": False},
+    "epochs": 180,
+    "batch_size": 8,
+    "eval_every": 10,
+    # the reference: Adam lr 1e-3, no weight decay, lr x0.1 at epochs 80, 120, 160
+    "optimizer": {"name": "adam", "lr": 1e-3, "weight_decay": 0.0},
+    "scheduler": {"name": "step", "step_size": 80, "gamma": 0.1},
+}
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", metavar="DIR", help="training scans (VoteNet layout; see --layout)")
+    p.add_argument("--val", metavar="DIR", help="validation scans (default: --data, its val.txt ids if present)")
+    p.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default votenet)")
+    p.add_argument("--model-config", choices=MODEL_CONFIGS,
+                   help="VoteNet size: full (the paper's), small, tiny, micro (default small)")
+    p.add_argument("--num-points", type=int, help="points sampled per scan (default 8000)")
+    p.add_argument("--no-augment", action="store_true", help="no flip/rotation/scale augmentation")
+
+
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", metavar="DIR", help="scans to evaluate on (default: the run's validation scans)")
+    p.add_argument("--layout", choices=LAYOUTS)
+    p.add_argument("--split", default="val", choices=("train", "val", "all"),
+                   help="ids of a folder with train.txt/val.txt (default val)")
+    p.add_argument("--num-points", type=int)
+
+
+def config_from_args(args: argparse.Namespace) -> dict:
+    out: dict = {}
+    data: dict = {}
+    for key, dest in (("root", "data"), ("val_root", "val"), ("layout", "layout"), ("num_points", "num_points")):
+        v = getattr(args, dest, None)
+        if v is not None:
+            data[key] = v
+    if getattr(args, "no_augment", False):
+        data["augment"] = False
+    if data:
+        out["data"] = data
+    if getattr(args, "model_config", None):
+        out["model"] = {"config": args.model_config}
+    return out
+
+
+def split_ids(root: Path, split: str):
+    """Scan ids listed in ``root/<split>.txt`` (None when the file does not exist or ``split`` is "all")."""
+    f = Path(root) / f"{split}.txt"
+    if split == "all" or not f.is_file():
+        return None
+    return [int(line) for line in f.read_text().split() if line.strip()]
+
+
+def load_split(cfg: dict, split: str):
+    """The dataset of ``split`` ("train" or "val") described by ``cfg["data"]``."""
+    from depth3d.detection.train import build_dataset
+
+    d = cfg.get("data", {})
+    if not d.get("root"):
+        raise ValueError("det task: no training data; pass --data DIR (e.g. the output of `depth3d sim scans`)")
+    root = Path(d["root"] if split == "train" else d.get("val_root") or d["root"])
+    if not root.exists():
+        raise FileNotFoundError(f"--data {root}: does not exist")
+    layout = d.get("layout", "votenet")
+    ids = split_ids(root, split) if layout == "votenet" else None
+    augment = bool(d.get("augment", True)) and split == "train"
+    return build_dataset(str(root), layout, int(d.get("num_points", 8000)), augment, ids=ids)
+
+
+def build_net(cfg: dict, dataset_cfg):
+    """The VoteNet of ``cfg["model"]`` for the dataset config ``dataset_cfg``."""
+    from depth3d.detection.train import build_model
+
+    m = dict(cfg.get("model", {}))
+    size = m.pop("config", "small")
+    if size not in MODEL_CONFIGS:
+        raise ValueError(f"model.config must be one of {MODEL_CONFIGS}, got {size!r}")
+    return build_model(size, dataset_cfg, **m)
+
+
+def make_task():
+    """The detection :class:`depth3d.train.Task` (VoteNet loss; validation mAP@0.25/0.5)."""
+    import numpy as np
+    import torch
+
+    from depth3d.models.votenet.config import DatasetConfig
+    from depth3d.models.votenet.loss import get_loss
+    from depth3d.train.task import StepOutput, Task
+
+    class DetTask(Task):
+        name = "det"
+        monitor = "val/mAP@0.25"
+        monitor_mode = "max"
+        plot_metrics = ("mAP@0.25", "mAP@0.5", "obj_acc")
+
+        def __init__(self) -> None:
+            self._datasets = None
+            self.dataset_cfg = None
+
+        def default_config(self) -> dict:
+            return DEFAULTS
+
+        def build_datasets(self, cfg):
+            if self._datasets is None:
+                train = load_split(cfg, "train")
+                self._datasets = (train, load_split(cfg, "val"))
+                self.dataset_cfg = train.cfg
+                cfg.setdefault("data", {})["dataset_config"] = train.cfg.to_dict()
+            return self._datasets
+
+        def build_model(self, cfg):
+            if "dataset_config" not in cfg.get("data", {}):
+                self.build_datasets(cfg)
+            self.dataset_cfg = DatasetConfig.from_dict(cfg["data"]["dataset_config"])
+            return build_net(cfg, self.dataset_cfg)
+
+        def step(self, model, batch, device, train):
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            end_points = model(batch["point_clouds"])
+            end_points.update(batch)
+            loss, end_points = get_loss(end_points, self.dataset_cfg)
+            n = float(batch["point_clouds"].shape[0])
+            metrics = {"loss": (float(loss.detach()) * n, n)}
+            metrics.update({k: (float(end_points[k].detach()) * n, n) for k in LOSS_KEYS if k in end_points})
+            return StepOutput(loss, metrics)
+
+        def evaluate(self, model, loader, device, dist_info):
+            from depth3d.detection.decode import EVAL_CONFIG, parse_groundtruths, parse_predictions
+            from depth3d.detection.evaluation import APCalculator
+            from depth3d.train.distributed import all_gather_object, all_reduce_sums
+
+            model.eval()
+            sums: dict[str, list[float]] = {}
+            scans: list = []
+            with torch.no_grad():
+                for batch in loader:
+                    batch = {k: v.to(device) for k, v in batch.items()}
+                    end_points = model(batch["point_clouds"])
+                    end_points.update(batch)
+                    loss, end_points = get_loss(end_points, self.dataset_cfg)
+                    n = float(batch["point_clouds"].shape[0])
+                    for k in ("loss", *LOSS_KEYS):
+                        v = float(loss) if k == "loss" else float(end_points[k])
+                        acc = sums.setdefault(k, [0.0, 0.0])
+                        acc[0] += v * n
+                        acc[1] += n
+                    preds, _ = parse_predictions(end_points, self.dataset_cfg, EVAL_CONFIG,
+                                                 point_clouds=batch["point_clouds"])
+                    gts = parse_groundtruths(batch, self.dataset_cfg)
+                    scans.extend(zip(preds, gts))
+            red = all_reduce_sums({k: (v[0], v[1]) for k, v in sums.items()}, dist_info)
+            out = {k: s / max(c, 1e-12) for k, (s, c) in red.items()}
+            everything = [s for part in all_gather_object(scans, dist_info) for s in part]
+            for t in (0.25, 0.5):
+                calc = APCalculator(t, self.dataset_cfg.class2type)
+                for p, g in everything:
+                    calc.step([p], [g])
+                m = calc.compute_metrics()
+                out[f"mAP@{t}"] = float(m["mAP"])
+                out[f"AR@{t}"] = float(m["AR"])
+            return {k: (float(v) if np.isfinite(v) else 0.0) for k, v in out.items()}
+
+    return DetTask()
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """``depth3d eval det CHECKPOINT``: mAP/AR at IoU 0.25 and 0.5 and per-class AP on scans."""
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    from depth3d.cli._common import resolve_device
+    from depth3d.detection.decode import EVAL_CONFIG, parse_groundtruths, parse_predictions
+    from depth3d.detection.evaluation import APCalculator
+    from depth3d.models.votenet import load_checkpoint
+
+    resolve_device(args.device)
+    ck_path = Path(args.checkpoint)
+    if ck_path.is_dir():
+        ck_path = ck_path / "best.pt" if (ck_path / "best.pt").is_file() else ck_path / "last.pt"
+    net, dcfg, ck = load_checkpoint(ck_path)
+    net.to(args.device)
+    trained = ck.get("config", {}).get("data", {})
+    root = Path(args.data or trained.get("val_root") or trained.get("root") or "")
+    if not str(root) or not root.exists():
+        raise ValueError(f"eval det: no scans to evaluate on ({root!s}); pass --data DIR")
+    layout = args.layout or trained.get("layout", "votenet")
+    n = args.num_points or int(ck.get("num_points") or trained.get("num_points", 8000))
+    from depth3d.detection.train import build_dataset
+
+    ids = split_ids(root, args.split) if layout == "votenet" else None
+    ds = build_dataset(str(root), layout, n, False, ids=ids)
+    calcs = {t: APCalculator(t, dcfg.class2type) for t in (0.25, 0.5)}
+    with torch.no_grad():
+        for batch in tqdm(DataLoader(ds, batch_size=args.batch_size), desc="eval", leave=False):
+            pcs = batch["point_clouds"].to(args.device)
+            preds, _ = parse_predictions(net(pcs), dcfg, EVAL_CONFIG, point_clouds=pcs)
+            gts = parse_groundtruths(batch, dcfg)
+            for c in calcs.values():
+                c.step(preds, gts)
+    res: dict = {"checkpoint": str(ck_path), "data": str(root), "split": args.split, "scans": len(ds),
+                 "num_points": n}
+    for t, c in calcs.items():
+        m = c.compute_metrics()
+        res[f"mAP@{t}"] = m["mAP"]
+        res[f"AR@{t}"] = m["AR"]
+        # classes without ground truth or predictions have no AP: null in the JSON
+        res[f"AP@{t}"] = {k.replace(" Average Precision", ""): (None if v != v else v) for k, v in m.items()
+                          if k.endswith("Precision")}
+    text = json.dumps(res, indent=2, default=float)
+    if args.output:
+        from depth3d.io.atomic import atomic_write
+
+        with atomic_write(args.output, "w") as f:
+            f.write(text)
+    print(text)
+    return 0
