@@ -42,7 +42,9 @@ else
 fi
 
 # ---------------------------------------------------------------- compiled kernels (cached after the first build)
-$PYTHON -c "from depth3d.geometry import _native as n; m = n.load(); print('[setup] geometry kernels:', 'ok' if m else 'unavailable: ' + str(n.error()))"
+for mod in geometry capture; do
+  $PYTHON -c "from depth3d.$mod import _native as n; m = n.load(); print('[setup] $mod kernels:', 'ok' if m else 'unavailable: ' + str(n.error()))"
+done
 if [ -f depth3d/ops/build.py ]; then
   $PYTHON -m depth3d.ops.build
 fi

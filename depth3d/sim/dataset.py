@@ -74,25 +74,11 @@ def points_in_votenet_box(points: np.ndarray, row: np.ndarray) -> np.ndarray:
 
 
 def compute_votes(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """VoteNet's ``point_votes`` (N, 10) float32 for points (N, >=3) and VoteNet bbox rows (K, 8)."""
-    n = len(points)
-    votes = np.zeros((n, 10), dtype=np.float32)
-    slot = np.zeros(n, dtype=np.int64)
-    for row in boxes:
-        inside = np.where(points_in_votenet_box(points, row))[0]
-        if len(inside) == 0:
-            continue
-        v = (row[:3] - points[inside, :3]).astype(np.float32)
-        votes[inside, 0] = 1
-        s = slot[inside]
-        for k in range(3):
-            sel = s == k
-            votes[inside[sel], 1 + 3 * k:4 + 3 * k] = v[sel]
-        first = s == 0
-        votes[inside[first], 4:7] = v[first]
-        votes[inside[first], 7:10] = v[first]
-        slot[inside] = np.minimum(2, s + 1)
-    return votes
+    """VoteNet's ``point_votes`` (N, 10) float32 for points (N, >=3) and VoteNet bbox rows (K, 8) (half
+    sizes); :func:`depth3d.datasets.votenet_detection.compute_votes`, which the training loader also uses."""
+    from depth3d.datasets.votenet_detection import compute_votes as _votes
+
+    return _votes(points, np.asarray(boxes, np.float64).reshape(-1, 8))
 
 
 def scan_room_seed(seed: int, idx: int) -> int:
