@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
+import logging
 import os
 import queue
 import sqlite3
@@ -34,6 +35,8 @@ from depth3d.capture.source import Source, SourceError
 from depth3d.core.frame import SENSORS, RGBDFrame
 from depth3d.core.intrinsics import Intrinsics
 from depth3d.core.pose import Pose
+
+log = logging.getLogger(__name__)
 
 _END = object()
 
@@ -151,6 +154,10 @@ class RecordingSource(Source):
         self._buf: dict[str, collections.deque] = {}
         self._received: collections.Counter = collections.Counter()
         self._last_number: int | None = None
+        self._last_in: dict[str, int] = {}
+        #: frames dropped because their frame counter did not advance: a recording cut off mid-write
+        #: (killed, power loss) can end in a frame whose metadata never reached the file (number 0, time 0)
+        self.damaged = 0
         self._exact_counts = True
         self._device_info: dict[str, str] = {}
         self.sensor_kind = "realsense"
@@ -339,6 +346,14 @@ class RecordingSource(Source):
         if isinstance(item, Exception):
             raise SourceError(f"recording {self.path}: {item}")
         self._received[item.kind] += 1
+        last = self._last_in.get(item.kind)
+        if last is not None and item.number <= last:
+            self.damaged += 1
+            log.warning("recording %s: dropped a %s frame whose frame counter went back (%d after %d): "
+                        "its metadata is missing, the file was cut off mid-write", self.path, item.kind,
+                        item.number, last)
+            return True
+        self._last_in[item.kind] = item.number
         self._buf[item.kind].append(item)
         return True
 
@@ -458,6 +473,7 @@ class RecordingSource(Source):
             b.clear()
         self._exact_counts = False
         self._last_number = None
+        self._last_in.clear()
         self._pb.resume()
 
     @property
