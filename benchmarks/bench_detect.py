@@ -5,7 +5,7 @@ one process.
 
     python benchmarks/bench_detect.py --device cpu --ops depth3d reference --repeats 5 --threads 2
 
-Input: a synthetic single-view scan (``depth3d.detection.synth``) when Open3D is available, else a
+Input: a simulated single-view scan (``depth3d.sim.dataset.make_scan``) when Open3D is available, else a
 room-like random cloud; the weights are random (timing does not depend on them). Prints a table with
 medians and the reference/depth3d factor; ``--json`` writes the numbers.
 """
@@ -29,21 +29,16 @@ from depth3d.models.votenet import VoteNet, _ops, sunrgbd_config  # noqa: E402
 
 
 def make_cloud(n: int) -> np.ndarray:
+    """(n, 3) float32 upright points of a simulated single-view scan (the simulator's RealSense-like camera
+    at 640x480; uniform random points when Open3D's ray casting is unavailable)."""
     try:
-        from depth3d.detection.synth import make_scene
+        from depth3d.sim.dataset import ScanOptions, make_scan
 
-        pcs = []
-        k = 0
-        while sum(len(p) for p in pcs) < n:
-            pc, _ = make_scene(np.random.default_rng(k), width=320, height=240)
-            pcs.append(pc[:, :3])
-            k += 1
-        pts = np.concatenate(pcs)
+        pts = make_scan(7, 0, ScanOptions(width=640, height=480, num_points=n))["pc"][:, :3]
     except ImportError:
         rng = np.random.default_rng(0)
-        pts = np.concatenate([rng.uniform([-3, 0.5, -1.3], [3, 6, 1.5], (n, 3))])
-    idx = np.random.default_rng(0).choice(len(pts), n, replace=len(pts) < n)
-    return pts[idx].astype(np.float32)
+        pts = rng.uniform([-3, 0.5, -1.3], [3, 6, 1.5], (n, 3))
+    return np.asarray(pts, np.float32)
 
 
 def detect_once(net: VoteNet, pts: np.ndarray, device: str) -> float:

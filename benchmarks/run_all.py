@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent
 SCRIPTS = [
     ("bench_depth_to_cloud", []),
     ("acc_sunrgbd_roundtrip", []),
+    ("acc_floor", []),
     ("bench_ops", ["--device", "{device}"]),
     ("bench_stream", []),
     ("bench_sim", []),

@@ -12,7 +12,7 @@ import numpy as np
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="describe what a file holds",
                        description="Describe clouds (.ply/.pcd/.npz), depth/colour images, intrinsics and "
-                       "calibration files (.json/.yaml), boxes (.json), librealsense recordings (.db3/.bag) and "
+                       "calibration files (.json/.yaml), boxes (.json), librealsense recordings (.db3/.bag), checkpoints (.pt) and "
                        "SUN RGB-D .mat files.")
     p.add_argument("files", nargs="+")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -76,9 +76,44 @@ def describe(path: Path) -> dict:
         if isinstance(data, dict) and {"fx", "fy"} <= set(data):
             return {"kind": "intrinsics", **data}
         return {"kind": "structured file", "keys": sorted(data) if isinstance(data, dict) else type(data).__name__}
+    if suffix in (".pt", ".pth", ".tar"):
+        return _describe_checkpoint(path)
     if path.is_dir():
         return {"kind": "folder", "entries": len(list(path.iterdir()))}
     return {"kind": "unknown", "bytes": path.stat().st_size}
+
+
+def _describe_checkpoint(path: Path) -> dict:
+    """A depth3d training checkpoint (``depth3d train``), a VoteNet checkpoint or any torch state dict."""
+    import torch
+
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable torch checkpoint ({exc})") from None
+    if not isinstance(ck, dict):
+        return {"kind": "torch file", "type": type(ck).__name__}
+    sd = ck.get("model") if isinstance(ck.get("model"), dict) else ck.get("model_state_dict")
+    # learnable parameters: every tensor but the batch-norm statistics
+    params = (int(sum(v.numel() for k, v in sd.items() if hasattr(v, "numel")
+                      and not k.endswith(("running_mean", "running_var", "num_batches_tracked"))))
+              if isinstance(sd, dict) else None)
+    if "task" in ck:
+        cfg = ck.get("config", {})
+        m = ck.get("metrics", {})
+        return {"kind": f"depth3d {ck['task']} training checkpoint", "epoch": ck.get("epoch"),
+                "model": cfg.get("model"), "parameters": params, "best": ck.get("best"),
+                "metrics": {k: round(v, 4) for k, v in m.items() if k.startswith("val/") and isinstance(v, float)}}
+    if "hparams" in ck:
+        extra = ck.get("metrics") or {}
+        flat = {f"{k}/{k2}": v2 for k, v in extra.items() if isinstance(v, dict) for k2, v2 in v.items()}
+        flat.update({k: v for k, v in extra.items() if not isinstance(v, dict)})
+        return {"kind": "VoteNet checkpoint", "parameters": params,
+                "classes": ck.get("dataset_config", {}).get("classes"), "num_points": ck.get("num_points"),
+                "trained_on": ck.get("trained_on"),
+                "metrics": {k: round(v, 4) for k, v in flat.items()
+                            if ("mAP" in k or "AR" in k) and isinstance(v, float)}}
+    return {"kind": "torch checkpoint", "keys": sorted(ck)[:20], "parameters": params}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -327,10 +327,12 @@ class ScanNetVoteNetDataset(_Base):
         return res
 
 
-def pack_scans(src: str | Path, out: str | Path, points_per_scan: int = 5000, seed: int = 0) -> None:
-    """Pack a VoteNet-layout folder into one ``.npz`` (``pc`` (S, P, 3) float16 sub-sampled points,
-    ``bbox`` (S, 64, 8) float32, ``nbox`` (S,)) for moving a training set between machines."""
-    ds = SunRGBDVoteNetDataset(src)
+def pack_scans(src: str | Path, out: str | Path, points_per_scan: int = 5000, seed: int = 0,
+               ids: Sequence[int] | None = None) -> None:
+    """Pack a VoteNet-layout folder (or the scans ``ids`` of it) into one ``.npz`` (``pc`` (S, P, 3) float16
+    sub-sampled points, ``bbox`` (S, 64, 8) float32, ``nbox`` (S,)): a training set that loads in one read
+    (no per-scan decompression during training) and moves between machines as one file."""
+    ds = SunRGBDVoteNetDataset(src, ids=ids)
     rng = np.random.default_rng(seed)
     pcs = np.zeros((len(ds), points_per_scan, 3), np.float16)
     bbs = np.zeros((len(ds), MAX_NUM_OBJ, 8), np.float32)

@@ -7,7 +7,7 @@ because the runs recorded in ``benchmarks/results/detection.md`` (SUN RGB-D over
     python -m depth3d.detection.train --data DIR_TRAIN --val DIR_VAL -o runs/det --minutes 30 \
         --config small --num-points 8000 --batch-size 8 --threads 2
 
-Data: folders in VoteNet's SUN RGB-D layout (the simulator's or :mod:`depth3d.detection.synth`'s synthetic
+Data: folders in VoteNet's SUN RGB-D layout (the simulator's synthetic
 scans, VoteNet's preprocessed SUN RGB-D) or a raw SUN RGB-D folder (``--layout sunrgbd-frames``).
 Optimiser as the reference: Adam, lr 1e-3, weight decay 0; here with a cosine schedule over the time or
 epoch budget. Metrics (loss terms, mAP@0.25/0.5) go to ``metrics.jsonl``; ``last.pt``/``best.pt`` are

@@ -41,6 +41,15 @@ def test_convert_depth_to_cloud_and_voxels(tmp_path, run_cli, repo_root):
     d = json.loads(info.stdout)
     assert d[str(out)]["points"] == len(c)
     assert d[str(sample / "depth.png")]["kind"].startswith("depth image")
+    ckpt = repo_root / "data" / "votenet_synthetic.pt"
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    info = run_cli("info", "--json", ckpt, bad)
+    assert info.returncode == 1
+    d = json.loads(info.stdout)
+    assert d[str(ckpt)]["kind"] == "VoteNet checkpoint" and len(d[str(ckpt)]["classes"]) == 10
+    assert d[str(ckpt)]["parameters"] > 10000 and "bad.pt" in d[str(bad)]["error"]
+    assert d[str(ckpt)]["metrics"]["test/mAP@0.25"] >= 0.6  # the shipped model meets the issue-9 goal
 
 
 def test_convert_errors(tmp_path, run_cli, repo_root):

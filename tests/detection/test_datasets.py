@@ -77,9 +77,9 @@ def test_augmentation_keeps_points_votes_and_boxes_consistent():
 
 
 def test_synthetic_scans_and_layout(tmp_path):
-    from depth3d.detection.synth import write_scans
+    from depth3d.sim.dataset import ScanOptions, write_scans
 
-    write_scans(tmp_path, 3, seed=5)
+    write_scans(tmp_path, 3, seed=5, options=ScanOptions(width=320, height=240, min_points=40), progress=False)
     ds = SunRGBDVoteNetDataset(tmp_path, num_points=4096)
     assert len(ds) == 3
     for i in range(3):

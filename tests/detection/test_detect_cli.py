@@ -74,9 +74,10 @@ def test_camera_to_upright():
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="shipped weights not built yet")
 def test_shipped_model_finds_synthetic_objects(tmp_path, run_cli):
     from depth3d.detection.boxes import box3d_iou, box_corners
-    from depth3d.detection.synth import write_scans
+    from depth3d.sim.dataset import ScanOptions, write_scans
 
-    write_scans(tmp_path / "scans", 1, seed=12345)
+    # a held-out scan: the shipped model trained on seed 1's scans
+    write_scans(tmp_path / "scans", 1, seed=12345, options=ScanOptions(width=320, height=240), progress=False)
     pc_path = tmp_path / "scans" / "000000_pc.npz"
     gt = np.load(tmp_path / "scans" / "000000_bbox.npy")
     out = tmp_path / "out"
@@ -121,3 +122,19 @@ def test_recording_every_nth_frame(tmp_path, run_cli, random_ckpt, repo_root):
     for f in data["frames"]:
         assert (tmp_path / f"sample_f{f['index']:06d}_boxes.ply").is_file()
         assert all(len(b["corners"]) == 8 for b in f["boxes"])
+
+
+def test_shipped_model_accuracy_on_unseen_scans(tmp_path, run_cli):
+    """`eval det` of the shipped model on 60 freshly simulated scans of a seed it never saw: the issue-9
+    goal is mAP@0.25 >= 0.6 (0.62 on 500 scans in benchmarks/results/detection.md); 60 scans vary by a
+    few points, so the bound here is looser."""
+    from depth3d.sim.dataset import ScanOptions, write_scans
+
+    write_scans(tmp_path / "scans", 60, seed=4242, options=ScanOptions(width=320, height=240), progress=False)
+    out = tmp_path / "eval.json"
+    proc = run_cli("eval", "det", SHIPPED, "--data", tmp_path / "scans", "--split", "all", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(out.read_text())
+    print("shipped model on 60 unseen scans:", res["mAP@0.25"], res["AR@0.25"])
+    assert res["scans"] == 60 and res["layout"] == "votenet"
+    assert res["mAP@0.25"] >= 0.5 and res["AR@0.25"] >= 0.75

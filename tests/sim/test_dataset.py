@@ -101,6 +101,18 @@ def test_cli_scans_writes_votenet_layout(run_cli, tmp_path):
     a, b = load_scan(out, 0), load_scan(out2, 0)
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
+    # pack the training split into one file for fast training
+    proc = run_cli("sim", "pack", out, "-o", tmp_path / "train.npz", "--points", "1000")
+    assert proc.returncode == 0, proc.stderr
+    from depth3d.datasets.votenet_detection import PackedVoteNetDataset
+
+    ds = PackedVoteNetDataset(tmp_path / "train.npz", num_points=500)
+    assert len(ds) == 3
+    for i, sid in enumerate(int(t) for t in train):
+        s = ds[i]
+        assert s["point_clouds"].shape == (500, 4)
+        assert int(s["box_label_mask"].sum()) == len(load_scan(out, sid)[1])
+    assert run_cli("sim", "pack", tmp_path / "nothing", "-o", tmp_path / "x.npz").returncode == 1
 
 
 def test_cli_room_render_and_errors(run_cli, tmp_path):

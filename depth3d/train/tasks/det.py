@@ -47,7 +47,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", metavar="DIR", help="scans to evaluate on (default: the run's validation scans)")
+    p.add_argument("--data", metavar="PATH", help="scans to evaluate on: a folder or a `depth3d sim pack` .npz (default: the run's validation scans)")
     p.add_argument("--layout", choices=LAYOUTS)
     p.add_argument("--split", default="val", choices=("train", "val", "all"),
                    help="ids of a folder with train.txt/val.txt (default val)")
@@ -211,7 +211,12 @@ def run_eval(args: argparse.Namespace) -> int:
     root = Path(args.data or trained.get("val_root") or trained.get("root") or "")
     if not str(root) or not root.exists():
         raise ValueError(f"eval det: no scans to evaluate on ({root!s}); pass --data DIR")
-    layout = args.layout or trained.get("layout", "votenet")
+    if args.layout:
+        layout = args.layout
+    elif root.is_file():
+        layout = "packed"  # a `depth3d sim pack` file
+    else:  # a folder: the trained layout unless that was a packed file
+        layout = trained.get("layout", "votenet") if trained.get("layout") != "packed" else "votenet"
     n = args.num_points or int(ck.get("num_points") or trained.get("num_points", 8000))
     from depth3d.detection.train import build_dataset
 
@@ -225,7 +230,8 @@ def run_eval(args: argparse.Namespace) -> int:
             gts = parse_groundtruths(batch, dcfg)
             for c in calcs.values():
                 c.step(preds, gts)
-    res: dict = {"checkpoint": str(ck_path), "data": str(root), "split": args.split, "scans": len(ds),
+    res: dict = {"checkpoint": str(ck_path), "data": str(root), "layout": layout,
+                 "split": args.split if layout == "votenet" else None, "scans": len(ds),
                  "num_points": n}
     for t, c in calcs.items():
         m = c.compute_metrics()
