@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -264,8 +265,15 @@ std::tuple<Tensor, Tensor> ball_query_cpu(const Tensor& query_, const Tensor& po
               scalar_t dx = X[j0 + t] - qx, dy = Y[j0 + t] - qy, dz = Z[j0 + t] - qz;
               buf[t] = dx * dx + dy * dy + dz * dz;
             }
-            for (int64_t t = 0; t < len; ++t)
-              if (buf[t] < r2) { ir[cnt] = j0 + t; dr[cnt] = buf[t]; if (++cnt == K) break; }
+            // hits of the block as a bit mask (branch-free), then visit the set bits in index order
+            uint64_t mask = 0;
+            for (int64_t t = 0; t < len; ++t) mask |= (uint64_t)(buf[t] < r2) << t;
+            while (mask) {
+              const int t = __builtin_ctzll(mask);
+              mask &= mask - 1;
+              ir[cnt] = j0 + t; dr[cnt] = buf[t];
+              if (++cnt == K) break;
+            }
           }
           if (pad_first && cnt > 0)
             for (int64_t c = cnt; c < K; ++c) { ir[c] = ir[0]; dr[c] = dr[0]; }
