@@ -88,12 +88,14 @@ def load(verbose: bool = False):
     if want_cuda() and arch and not os.environ.get("TORCH_CUDA_ARCH_LIST"):
         os.environ["TORCH_CUDA_ARCH_LIST"] = arch
     os.environ.setdefault("MAX_JOBS", "2")
-    cflags = ["-O3", "-fopenmp-simd", "-ffp-contract=off", "-DNDEBUG"]
+    # -fopenmp: ATen's at::parallel_for is a header template that runs serially unless the extension
+    # itself is compiled with OpenMP (INTRA_OP_PARALLEL); libgomp resolves to the copy torch loaded
+    cflags = ["-O3", "-fopenmp", "-ffp-contract=off", "-DNDEBUG"]
     cuda_flags = ["-O3", "--fmad=false", "-DNDEBUG"]
     if want_cuda():
         cflags.append("-DDEPTH3D_WITH_CUDA")
     d = build_dir()
-    _load(name=NAME, sources=sources(), extra_cflags=cflags, extra_cuda_cflags=cuda_flags,
+    _load(name=NAME, sources=sources(), extra_cflags=cflags, extra_cuda_cflags=cuda_flags, extra_ldflags=["-fopenmp"],
           build_directory=str(d), is_python_module=False, verbose=verbose,
           with_cuda=want_cuda())
     so = d / f"{NAME}.so"
