@@ -8,7 +8,7 @@ from pathlib import Path
 from depth3d._jit import JitExtension
 
 _ext = JitExtension("depth3d_stream_cpu", Path(__file__).resolve().parent / "csrc" / "stream_cpu.cpp", "capture",
-                    "depth3d.capture: streaming kernels")
+                    "depth3d.capture: streaming kernels", cflags=("-O3", "-fopenmp"), ldflags=("-fopenmp",))
 
 
 def load():

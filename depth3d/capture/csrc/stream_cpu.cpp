@@ -1,6 +1,11 @@
 // Fused RGB-D streaming kernels (CPU): depth -> points with colour registered from the colour camera,
-// and a one-pass hash voxel down-sampler. Single-threaded on purpose: the stream runs beside capture.
+// and a one-pass hash voxel down-sampler. rgbd_cloud and voxel_down are single-threaded; the fused
+// rgbd_voxel splits the image into bands of rows over the torch threads (compiled with -fopenmp, which
+// at::parallel_for needs to run in parallel at all) and merges the bands' voxels in image order.
 #include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <memory>
 
 #include <cmath>
 #include <algorithm>
@@ -21,22 +26,33 @@ inline uint64_t voxel_key(int64_t ix, int64_t iy, int64_t iz) {
   return (uint64_t(ix + off) << 42) | (uint64_t(iy + off) << 21) | uint64_t(iz + off);
 }
 
+// floor for finite |v| < 2^62 without a libm call (std::floor is one on baseline x86-64)
+inline int64_t ifloor(double v) {
+  const int64_t i = int64_t(v);
+  return i - (v < double(i));
+}
+
 inline uint64_t mix(uint64_t k) {
   k ^= k >> 33; k *= 0xff51afd7ed558ccdULL; k ^= k >> 33; k *= 0xc4ceb9fe1a85ec53ULL; k ^= k >> 33;
   return k;
 }
 
 // Back-project valid depth pixels; colour from the registered image or by projecting into the colour camera.
-// Returns the number of points written to pts/cols (capacity H*W).
+// Returns the number of points written to pts/cols (capacity H*W). With ``column``, the image column of each
+// point (image width W) goes there, counted along (no division per pixel).
 int64_t backproject(const uint16_t* d, const float* rays, int64_t i0, int64_t i1, float scale, float zmin, float zmax,
-                    const uint8_t* col, int mode, const Cam& cam, float* pts, float* cols, int32_t* pix = nullptr) {
+                    const uint8_t* col, int mode, const Cam& cam, float* pts, float* cols, int32_t* column = nullptr,
+                    int64_t W = 1) {
   int64_t n = 0;
+  int32_t cx = column ? int32_t(i0 % W) : 0;
   const float inv255 = 1.0f / 255.0f;
   float Rf[9], tf[3];
   for (int k = 0; k < 9; ++k) Rf[k] = float(cam.R[k]);
   for (int k = 0; k < 3; ++k) tf[k] = float(cam.t[k]);
   const float fxf = float(cam.fx), fyf = float(cam.fy), cxf = float(cam.cx), cyf = float(cam.cy);
   for (int64_t i = i0; i < i1; ++i) {
+    const int32_t ci = cx;
+    if (column && ++cx == W) cx = 0;
     const uint16_t raw = d[i];
     if (raw == 0) continue;
     const float z = float(raw) * scale;
@@ -44,7 +60,7 @@ int64_t backproject(const uint16_t* d, const float* rays, int64_t i0, int64_t i1
     const float x = z * rays[2 * i], y = z * rays[2 * i + 1];
     float* p = pts + 3 * n;
     p[0] = x; p[1] = y; p[2] = z;
-    if (pix) pix[n] = int32_t(i);
+    if (column) column[n] = ci;
     if (cols) {
       float* c = cols + 3 * n;
       if (mode == 1) {  // registered
@@ -76,16 +92,25 @@ int64_t backproject(const uint16_t* d, const float* rays, int64_t i0, int64_t i1
 // Mean of points (and colours) per voxel, voxels in order of first appearance: open addressing, a one-entry
 // cache for runs of pixels in the same voxel, a table that starts small and doubles at half load.
 struct VoxelAcc {
+  // open-addressing slot: the key beside its voxel id, so a probe touches one cache line
+  struct Slot {
+    uint64_t key;
+    int64_t id;
+  };
   double inv;
   int64_t cap = 1 << 14;
   uint64_t mask = (1 << 14) - 1;
-  std::vector<int32_t> table;
+  std::vector<Slot> table;
   std::vector<uint64_t> keys;
   std::vector<double> acc;  // x y z r g b count
   uint64_t last_key = ~uint64_t(0);
   int32_t last_id = -1;
+  // small direct-mapped cache of recently used voxels (fits in L1/L2): depth noise makes neighbouring
+  // pixels alternate between a few voxels, which the one-entry and column caches miss
+  static constexpr int64_t kRecent = 2048;
+  std::vector<Slot> recent;
 
-  VoxelAcc(double size, int64_t expect) : inv(1.0 / size), table(1 << 14, -1) {
+  VoxelAcc(double size, int64_t expect) : inv(1.0 / size), table(1 << 14, Slot{0, -1}), recent(kRecent, Slot{~uint64_t(0), -1}) {
     keys.reserve(expect / 4 + 16);
     acc.reserve(7 * (expect / 4 + 16));
   }
@@ -95,37 +120,32 @@ struct VoxelAcc {
   std::vector<int32_t> col_id;
   int64_t width = 0;
 
-  void add(const float* pts, const float* cols, int64_t n, const int32_t* pix = nullptr) {
+  // column: the image column of each point (enables the column cache), or null
+  void add(const float* pts, const float* cols, int64_t n, const int32_t* column = nullptr) {
     for (int64_t i = 0; i < n; ++i) {
       const float* p = pts + 3 * i;
-      const int64_t ix = int64_t(std::floor(p[0] * inv)), iy = int64_t(std::floor(p[1] * inv)),
-                    iz = int64_t(std::floor(p[2] * inv));
-      TORCH_CHECK(std::llabs(ix) < (1 << 20) && std::llabs(iy) < (1 << 20) && std::llabs(iz) < (1 << 20),
+      const double fx = p[0] * inv, fy = p[1] * inv, fz = p[2] * inv;
+      // also catches NaN and values too large for ifloor
+      TORCH_CHECK(std::fabs(fx) < (1 << 20) && std::fabs(fy) < (1 << 20) && std::fabs(fz) < (1 << 20),
                   "voxel grid: points span more than 2^20 voxels from the origin; use a larger voxel size");
+      const int64_t ix = ifloor(fx), iy = ifloor(fy), iz = ifloor(fz);
       const uint64_t k = voxel_key(ix, iy, iz);
       int32_t id;
-      int64_t cx = -1;
-      if (pix) cx = pix[i] % width;
+      const int64_t cx = column ? column[i] : -1;
       if (k == last_key) {
         id = last_id;
-      } else if (cx >= 0 && col_key[cx] == k) {
-        id = col_id[cx];
-        last_key = k;
-        last_id = id;
       } else {
-        uint64_t s = mix(k) & mask;
-        while (true) {
-          id = table[s];
-          if (id < 0) {
-            id = int32_t(keys.size());
-            table[s] = id;
-            keys.push_back(k);
-            acc.resize(acc.size() + 7, 0.0);
-            if (int64_t(keys.size()) * 2 > cap) grow();
-            break;
+        if (cx >= 0 && col_key[cx] == k) {
+          id = col_id[cx];
+        } else {
+          const uint64_t h = mix(k);
+          Slot& rc = recent[h & (kRecent - 1)];
+          if (rc.key == k) {
+            id = int32_t(rc.id);
+          } else {
+            id = find_or_insert(k, h);
+            recent[h & (kRecent - 1)] = Slot{k, id};  // find_or_insert may grow the table, not `recent`
           }
-          if (keys[id] == k) break;
-          s = (s + 1) & mask;
         }
         last_key = k;
         last_id = id;
@@ -138,14 +158,44 @@ struct VoxelAcc {
     }
   }
 
+  // id of voxel ``k`` (h = mix(k)), appended with zero sums when new
+  int32_t find_or_insert(uint64_t k, uint64_t h) {
+    uint64_t s = h & mask;
+    while (true) {
+      Slot& sl = table[s];
+      if (sl.id < 0) {
+        const int32_t id = int32_t(keys.size());
+        sl.key = k;
+        sl.id = id;
+        keys.push_back(k);
+        acc.resize(acc.size() + 7, 0.0);
+        if (int64_t(keys.size()) * 2 > cap) grow();
+        return id;
+      }
+      if (sl.key == k) return int32_t(sl.id);
+      s = (s + 1) & mask;
+    }
+  }
+
+  // Add the sums of ``o`` (points that came after this accumulator's): voxels new to this one are
+  // appended in o's order, so the first-appearance order of the whole image is kept.
+  void merge(const VoxelAcc& o) {
+    for (size_t j = 0; j < o.keys.size(); ++j) {
+      const int32_t id = find_or_insert(o.keys[j], mix(o.keys[j]));
+      double* a = acc.data() + 7 * int64_t(id);
+      const double* b = o.acc.data() + 7 * j;
+      for (int t = 0; t < 7; ++t) a[t] += b[t];
+    }
+  }
+
   void grow() {
     cap <<= 1;
     mask = uint64_t(cap - 1);
-    table.assign(cap, -1);
+    table.assign(cap, Slot{0, -1});
     for (int32_t j = 0; j < int32_t(keys.size()); ++j) {
       uint64_t q = mix(keys[j]) & mask;
-      while (table[q] >= 0) q = (q + 1) & mask;
-      table[q] = j;
+      while (table[q].id >= 0) q = (q + 1) & mask;
+      table[q] = Slot{keys[j], j};
     }
   }
 
@@ -233,22 +283,36 @@ std::vector<torch::Tensor> rgbd_voxel(const torch::Tensor& depth, const torch::T
   if (mode == 1) TORCH_CHECK(color.numel() == H * W * 3, "registered colour must be (H, W, 3)");
   if (mode == 2) c = make_cam(cam, color.size(1), color.size(0));
   const int64_t block = std::max<int64_t>(1, 8192 / std::max<int64_t>(W, 1)) * W;
-  std::vector<float> bp(3 * block), bc(mode ? 3 * block : 0);
-  std::vector<int32_t> pix(block);
-  VoxelAcc va(size, H * W);
-  va.width = W;
-  va.col_key.assign(W, ~uint64_t(0));
-  va.col_id.assign(W, -1);
   const uint16_t* d = depth.data_ptr<uint16_t>();
   const float* r = rays.data_ptr<float>();
   const uint8_t* col = mode ? color.data_ptr<uint8_t>() : nullptr;
-  for (int64_t i0 = 0; i0 < H * W; i0 += block) {
-    const int64_t i1 = std::min(H * W, i0 + block);
-    // backproject writes point j of the block at bp[3 * j]; rays/colour are indexed by the global pixel
-    const int64_t n = backproject(d, r, i0, i1, float(scale), float(zmin), float(zmax), col, int(mode), c, bp.data(),
-                                  mode ? bc.data() : nullptr, pix.data());
-    va.add(bp.data(), mode ? bc.data() : nullptr, n, pix.data());
-  }
+  // Bands of at least 64 rows, one a thread; band t's accumulator sees only its rows, in image order, and
+  // the merge appends each later band's new voxels after the earlier ones: the same voxels in the same
+  // first-appearance order as one pass (sums may differ in the last bit of their double precision).
+  const int64_t bands = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), H / 64));
+  const int64_t rows_per = (H + bands - 1) / bands;
+  std::vector<std::unique_ptr<VoxelAcc>> part(bands);
+  at::parallel_for(0, bands, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<float> bp(3 * block), bc(mode ? 3 * block : 0);
+    std::vector<int32_t> column(block);
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t p0 = std::min(H, t * rows_per) * W, p1 = std::min(H, (t + 1) * rows_per) * W;
+      auto va = std::make_unique<VoxelAcc>(size, p1 - p0);
+      va->width = W;
+      va->col_key.assign(W, ~uint64_t(0));
+      va->col_id.assign(W, -1);
+      for (int64_t i0 = p0; i0 < p1; i0 += block) {
+        const int64_t i1 = std::min(p1, i0 + block);
+        // backproject writes point j of the block at bp[3 * j]; rays/colour are indexed by the global pixel
+        const int64_t n = backproject(d, r, i0, i1, float(scale), float(zmin), float(zmax), col, int(mode), c,
+                                      bp.data(), mode ? bc.data() : nullptr, column.data(), W);
+        va->add(bp.data(), mode ? bc.data() : nullptr, n, column.data());
+      }
+      part[t] = std::move(va);
+    }
+  });
+  VoxelAcc& va = *part[0];
+  for (int64_t t = 1; t < bands; ++t) va.merge(*part[t]);
   const int64_t V = int64_t(va.keys.size());
   auto op = torch::empty({V, 3}, torch::kFloat32);
   auto oc = mode ? torch::empty({V, 3}, torch::kFloat32) : torch::empty({0, 3}, torch::kFloat32);
