@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from depth3d.detection.decode import DEMO_CONFIG, parse_predictions  # noqa: E402
-from depth3d.models.votenet import VoteNet, _ops, sunrgbd_config  # noqa: E402
+from depth3d.models.votenet import VoteNet, _ops, fold_batchnorm, sunrgbd_config  # noqa: E402
 
 
 def make_cloud(n: int) -> np.ndarray:
@@ -62,12 +62,16 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="write results here")
+    ap.add_argument("--no-fold", action="store_true",
+                    help="keep the batch norms (default: folded into the convolutions, as depth3d.detection.Detector runs)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     pts = make_cloud(args.points)
     net = VoteNet.from_dataset_config(sunrgbd_config(), input_feature_dim=1, num_proposal=256,
                                       sampling="vote_fps").eval().to(args.device)
+    if not args.no_fold:
+        net = fold_batchnorm(net)
     res = {}
     for ops in args.ops:
         try:

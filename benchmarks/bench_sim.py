@@ -159,14 +159,19 @@ def main() -> None:
     nrows = bench_noise()
     scans = bench_scans(args.scans) if args.scans > 0 else "(skipped)"
     load1 = os.getloadavg()
+    busy = max(load0[0], load1[0]) > 1.5 * (os.cpu_count() or 1) / 2
+    load_note = ("machine shared with other jobs; timings are medians of interleaved rounds and still noisy" if busy
+                 else "idle machine")
+    busy_note = ("The machine was shared with other jobs during this run (load average above), so wall times "
+                 "are inflated; the best-case column is the least disturbed single frame." if busy else
+                 "The machine was idle during this run.")
     out = [
         "## Simulator (depth3d.sim)",
         "",
         f"- machine: {machine()}",
         f"- date: {today()}, git {git_rev()}",
         f"- command: `python benchmarks/bench_sim.py --repeats {args.repeats} --scans {args.scans}`",
-        f"- load average before/after: {load0[0]:.1f} / {load1[0]:.1f} (machine shared with other jobs; "
-        "timings are medians of interleaved rounds and still noisy)",
+        f"- load average before/after: {load0[0]:.1f} / {load1[0]:.1f} ({load_note})",
         "",
         "### Rendering 640x480 (D435-like intrinsics, fx = 383 px), milliseconds per frame",
         "",
@@ -193,9 +198,7 @@ def main() -> None:
         f"{med['ratio_geom_range'][0]:.2f}-{med['ratio_geom_range'][1]:.2f}x. The Embree scene of these rooms "
         "(2.3k triangles) builds in a few ms, so the cached renderer gains little over a one-shot `raycast` "
         "here (one-shot / geometry = same outputs); it matters for bigger meshes and keeps streams steady. "
-        "CPU time = process time per full render over all threads (Embree's workers included). The "
-        "2-core machine was shared with other jobs during every run of this session (load average above), "
-        "so wall times are inflated; the best-case column is the least disturbed single frame.",
+        "CPU time = process time per full render over all threads (Embree's workers included). " + busy_note,
         "",
         "### RealSense-like depth noise vs distance",
         "",

@@ -49,6 +49,35 @@ def points_in_box(points: np.ndarray, center, size, heading: float) -> np.ndarra
     return (np.abs(lx) <= half[0]) & (np.abs(ly) <= half[1]) & (np.abs(p[:, 2]) <= half[2])
 
 
+def points_in_boxes_count(points: np.ndarray, centers: np.ndarray, sizes: np.ndarray,
+                          headings: np.ndarray) -> np.ndarray:
+    """(K,) int64: how many of ``points`` (N, 3) lie inside each of K boxes (centres (K, 3), full sizes (K, 3),
+    headings (K,), radians; upright frame), boundary included.
+
+    The points are sorted along x once; each box tests only the points whose x lies within its
+    circumscribed radius (plus a rounding margin), with the same float64 arithmetic as
+    :func:`points_in_box`, so the counts equal the brute-force ones."""
+    p = np.asarray(points, np.float64)[:, :3]
+    centers, sizes, headings = (np.asarray(a, np.float64) for a in (centers, sizes, headings))
+    order = np.argsort(p[:, 0], kind="stable")
+    ps = p[order]
+    xs = ps[:, 0]
+    out = np.zeros(len(centers), np.int64)
+    for j in range(len(centers)):
+        half = sizes[j] / 2
+        r = float(np.hypot(half[0], half[1])) * (1 + 1e-9) + 1e-9
+        lo = int(np.searchsorted(xs, centers[j, 0] - r, side="left"))
+        hi = int(np.searchsorted(xs, centers[j, 0] + r, side="right"))
+        if hi <= lo:
+            continue
+        d = ps[lo:hi] - centers[j]
+        c, s = np.cos(-headings[j]), np.sin(-headings[j])
+        inside = (np.abs(c * d[:, 0] + s * d[:, 1]) <= half[0]) & (np.abs(-s * d[:, 0] + c * d[:, 1]) <= half[1])
+        inside &= np.abs(d[:, 2]) <= half[2]
+        out[j] = int(inside.sum())
+    return out
+
+
 def _area(poly: np.ndarray) -> float:
     if len(poly) < 3:
         return 0.0

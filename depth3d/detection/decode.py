@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from depth3d.detection.boxes import boxes_corners, nms_3d_faster_samecls, points_in_box
+from depth3d.detection.boxes import boxes_corners, nms_3d_faster_samecls, points_in_boxes_count
 
 
 @dataclass
@@ -70,9 +70,7 @@ def parse_predictions(end_points: dict, config, post: PostConfig = EVAL_CONFIG,
         pcs = (point_clouds if point_clouds is not None else end_points["point_clouds"])
         pcs = pcs[..., :3].detach().float().cpu().numpy()
         for i in range(b):
-            for j in range(k):
-                inside = points_in_box(pcs[i], dec["center"][i, j], dec["size"][i, j], dec["heading"][i, j])
-                nonempty[i, j] = inside.sum() >= 5
+            nonempty[i] = points_in_boxes_count(pcs[i], dec["center"][i], dec["size"][i], dec["heading"][i]) >= 5
     pred_mask = np.zeros((b, k), bool)
     for i in range(b):
         ids = np.where(nonempty[i])[0]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from depth3d.detection.boxes import (box3d_iou, box_corners, boxes_corners, nms_3d_faster_samecls,
-                                     points_in_box, polygon_clip)
+                                     points_in_box, points_in_boxes_count, polygon_clip)
 from depth3d.detection.evaluation import APCalculator, eval_det, eval_det_cls, voc_ap
 from depth3d.models.votenet import sunrgbd_config
 
@@ -18,6 +18,22 @@ def test_corners_heading_convention():
     assert np.allclose(cc[0], box_corners([1, 2, 3], [2, 1, 1], 0.3))
     pts = np.array([[0, 0.9, 0], [0.9, 0, 0]])
     assert points_in_box(pts, [0, 0, 0], [2.0, 1.0, 1.0], np.pi / 2).tolist() == [True, False]
+
+
+def test_points_in_boxes_count_equals_brute_force():
+    rng = np.random.default_rng(3)
+    pts = rng.uniform(-3, 3, (5000, 3)).astype(np.float32)
+    pts[100:120] = pts[100]  # duplicates
+    centers = rng.uniform(-2, 2, (64, 3))
+    sizes = rng.uniform(0.1, 2.0, (64, 3))
+    heads = rng.uniform(-np.pi, np.pi, 64)
+    centers[:4] = pts[:4]  # boxes centred on points
+    sizes[4] = 0.0  # empty box
+    centers[5], sizes[5], heads[5] = pts[7] - [0.5, 0.0, 0.0], [1.0, 0.4, 0.4], 0.0  # a point on the boundary
+    brute = [int(points_in_box(pts, centers[j], sizes[j], heads[j]).sum()) for j in range(64)]
+    assert points_in_boxes_count(pts, centers, sizes, heads).tolist() == brute
+    assert brute[5] >= 1 and brute[4] == 0
+    assert points_in_boxes_count(np.zeros((0, 3)), centers, sizes, heads).tolist() == [0] * 64
 
 
 def test_identical_boxes_iou_exactly_one():

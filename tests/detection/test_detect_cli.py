@@ -138,3 +138,21 @@ def test_shipped_model_accuracy_on_unseen_scans(tmp_path, run_cli):
     print("shipped model on 60 unseen scans:", res["mAP@0.25"], res["AR@0.25"])
     assert res["scans"] == 60 and res["layout"] == "votenet"
     assert res["mAP@0.25"] >= 0.5 and res["AR@0.25"] >= 0.75
+
+
+def test_folded_batchnorm_gives_the_same_boxes():
+    from depth3d.sim.dataset import ScanOptions, make_scan
+
+    pc = make_scan(12345, 1, ScanOptions(width=320, height=240))["pc"][:, :3]
+    a = Detector(SHIPPED, fold_bn=False).detect(pc).boxes
+    b = Detector(SHIPPED).detect(pc).boxes
+    assert len(a) == len(b) > 0
+    for x, y in zip(a, b):
+        assert x["class"] == y["class"]
+        np.testing.assert_allclose(x["center"], y["center"], atol=1e-4)
+        np.testing.assert_allclose(x["size"], y["size"], atol=1e-4)
+        assert abs(x["score"] - y["score"]) < 1e-4
+    from depth3d.models.votenet import fold_batchnorm
+    net = Detector(SHIPPED, fold_bn=False).net
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in fold_batchnorm(net).modules())
+    assert any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())  # untouched

@@ -249,6 +249,33 @@ def build_votenet(cfg: DatasetConfig, **kwargs) -> VoteNet:
     return VoteNet.from_dataset_config(cfg, **kwargs)
 
 
+def fold_batchnorm(net: VoteNet) -> VoteNet:
+    """A copy of ``net`` for inference with every batch norm folded into the 1x1 convolution before it.
+
+    Eval-mode batch norm is an affine map per channel, so ``bn(conv(x)) == conv'(x)`` with scaled weights and
+    a shifted bias: the same outputs up to float rounding, with 69 normalisation passes fewer in the full
+    configuration. The copy is in eval mode and must not be trained (the batch norms are gone); ``net`` is
+    left untouched."""
+    import copy
+
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    from depth3d.models.votenet import pointnet2
+
+    out = copy.deepcopy(net).eval()
+    for mod in out.modules():
+        if isinstance(mod, pointnet2.Conv2d) and "bn" in mod._modules:
+            mod._modules["conv"] = fuse_conv_bn_eval(mod.conv, mod.bn.bn)
+            del mod._modules["bn"]
+        elif isinstance(mod, (VotingModule, ProposalModule)):
+            mod.conv1, mod.bn1 = fuse_conv_bn_eval(mod.conv1, mod.bn1), nn.Identity()
+            mod.conv2, mod.bn2 = fuse_conv_bn_eval(mod.conv2, mod.bn2), nn.Identity()
+    left = [n for n, m in out.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if left:
+        raise RuntimeError(f"fold_batchnorm: batch norms not folded: {left}")
+    return out
+
+
 def save_checkpoint(path, net: VoteNet, cfg: DatasetConfig, extra: dict | None = None, half: bool = False) -> None:
     """Write ``{"model_state_dict", "hparams", "dataset_config", ...}`` atomically (``half``: fp16 weights)."""
     from depth3d.io.atomic import atomic_write
