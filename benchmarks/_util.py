@@ -62,13 +62,15 @@ def git_rev() -> str:
 def interleaved(funcs: dict[str, Callable[[], object]], repeats: int = 30, warmup: int = 3,
                 sync: Callable[[], None] | None = None) -> dict[str, float]:
     """Median seconds per call of each function, timed in interleaved rounds so that load from other
-    processes hits every contender alike."""
+    processes hits every contender alike. The order rotates every round, so no contender always runs right
+    after the same other one (whose freed memory and evicted caches it would otherwise always pay for)."""
     for f in funcs.values():
         for _ in range(warmup):
             f()
     times: dict[str, list[float]] = {k: [] for k in funcs}
-    for _ in range(repeats):
-        for name, f in funcs.items():
+    items = list(funcs.items())
+    for r in range(repeats):
+        for name, f in items[r % len(items):] + items[:r % len(items)]:
             if sync:
                 sync()
             t = time.perf_counter()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import sys
 import time
@@ -121,8 +122,8 @@ def main() -> int:
     lines = [f"# Stereo depth (issue #6)", "",
              f"Date: {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC. Machine: {platform.machine()}, "
              f"{platform.processor() or 'cpu'}, OpenCV {cv2.__version__}, cv2 threads {cv2.getNumThreads()}. "
-             "CPU shared with other jobs (2 cores, several helpers working): timings are medians of interleaved "
-             "runs and noisy.", "", f"Command: `python benchmarks/bench_stereo.py --repeat {args.repeat}"
+             f"Load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when the run started; timings are "
+             "medians of interleaved runs.", "", f"Command: `python benchmarks/bench_stereo.py --repeat {args.repeat}"
              + (f" --output {args.output}`" if args.output else "`"), ""]
     results = {}
     for hfov in (58.0, 87.0):
