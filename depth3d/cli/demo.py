@@ -14,7 +14,6 @@ runs the shipped VoteNet (``data/votenet_synthetic.pt``) and writes, in ``-o/--o
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -43,10 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from depth3d.capture.source import open_source
     from depth3d.cli._common import resolve_device
     from depth3d.core.cloud import PointCloud
-    from depth3d.detection.decode import PostConfig
-    from depth3d.detection.detect import Detector, boxes_lineset, upright_rotation_for, write_lineset_ply
+    from depth3d.detection.detect import FrameDetector, boxes_lineset, write_lineset_ply
     from depth3d.geometry import rgbd_to_cloud
-    from depth3d.io.atomic import atomic_write
     from depth3d.io.clouds import write_cloud
     from depth3d.viz.viewer import show
 
@@ -62,9 +59,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    post = PostConfig(remove_empty_box=True, per_class_proposal=False, conf_thresh=args.threshold)
-    det = Detector(str(ckpt), device, post=post)
-    records: list[dict] = []
+    det = FrameDetector(str(ckpt), device, args.threshold, tilt="auto")
     best = None  # (number of boxes, index, upright cloud, boxes)
     times: list[float] = []
     with open_source(source) as src:
@@ -74,28 +69,22 @@ def run(args: argparse.Namespace) -> int:
             if i % args.every:
                 continue
             t0 = time.perf_counter()
-            cloud = rgbd_to_cloud(frame).to_numpy()
-            pts = np.asarray(cloud.points, np.float64)
-            R = upright_rotation_for(pts, "auto")
-            up = (pts @ R.T).astype(np.float32)
-            res = det.detect(up)
+            cloud = rgbd_to_cloud(frame).to_numpy()  # coloured, for the saved cloud and the picture
+            res = det.process(i, frame, points=cloud.points)
             times.append(time.perf_counter() - t0)
-            idx = int(frame.index if frame.index is not None else i)
-            records.append({"index": idx, "timestamp": float(frame.timestamp), "boxes": res.boxes,
-                            "camera_to_upright": R.tolist(), "message": res.message})
-            summary = ", ".join(f"{b['class']} {b['score']:.2f}" for b in res.boxes) or "no boxes"
-            print(f"frame {idx:3d}: {len(pts)} points, {len(res.boxes)} boxes ({summary}) "
+            idx = det.records[-1]["index"]
+            print(f"frame {idx:3d}: {len(cloud.points)} points, {len(res.boxes)} boxes ({det.summary()}) "
                   f"in {1e3 * times[-1]:.0f} ms", flush=True)
             if best is None or len(res.boxes) > best[0]:
+                up = (np.asarray(cloud.points, np.float64) @ det.rotation.T).astype(np.float32)
                 best = (len(res.boxes), idx, PointCloud(up, cloud.colors), res.boxes)
     if best is None:
         raise CLIError(f"{source}: no frames")
-    with atomic_write(out / "boxes.json", "w") as f:
-        json.dump({"frame": "upright", "source": source, "checkpoint": str(ckpt), "frames": records}, f, indent=1)
+    det.write(out / "boxes.json", source=source, checkpoint=str(ckpt))
     _, idx, up_cloud, boxes = best
     write_cloud(out / f"frame_{idx:06d}_cloud.ply", up_cloud)
     write_lineset_ply(out / f"frame_{idx:06d}_boxes.ply", boxes)
-    print(f"{len(records)} frames in {sum(times):.2f} s (median {1e3 * float(np.median(times)):.0f} ms a frame: "
+    print(f"{len(det.records)} frames in {sum(times):.2f} s (median {1e3 * float(np.median(times)):.0f} ms a frame: "
           f"cloud, levelling, detection)")
     print(f"wrote {out / 'boxes.json'}, {out / f'frame_{idx:06d}_cloud.ply'}, {out / f'frame_{idx:06d}_boxes.ply'}")
     geoms = [up_cloud, boxes_lineset(boxes)]

@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     p.add_argument("--frame", choices=("auto", "upright", "camera"), default="auto",
                    help="frame of the input cloud: upright (x right, y forward, z up) or camera (x right, y down, "
                         "z forward); auto: .ply/.pcd/depth3d .npz clouds and streams are camera, the rest upright")
-    p.add_argument("--tilt", type=_tilt, default=0.0, metavar="DEG|auto",
+    p.add_argument("--tilt", type=tilt_arg, default=0.0, metavar="DEG|auto",
                    help="camera pitch down in degrees for camera-frame inputs, or 'auto': level each cloud on "
                         "the floor plane in view (default 0: level camera)")
     p.add_argument("--camera-height", type=float, default=0.0,
@@ -47,7 +47,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _tilt(text: str) -> float | str:
+def tilt_arg(text: str) -> float | str:
+    """argparse type of ``--tilt`` (detect, stream): degrees, or "auto" (level on the floor plane)."""
     if text == "auto":
         return text
     try:

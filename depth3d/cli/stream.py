@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from depth3d.cli import CLIError
+from depth3d.cli.detect import tilt_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "boxes are drawn in the --view window (which then shows the levelled, upright cloud)")
     det.add_argument("--detect-every", type=int, default=5, metavar="N",
                      help="run detection on every Nth frame (default 5); boxes persist in between")
-    det.add_argument("--tilt", default="auto", metavar="DEG|auto",
+    det.add_argument("--tilt", type=tilt_arg, default="auto", metavar="DEG|auto",
                      help="camera pitch down in degrees, or auto: level each frame on the floor plane (default)")
     det.add_argument("--boxes", metavar="FILE", help="write the detections of every processed frame as JSON")
     det.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="detection device (default cpu)")
@@ -143,11 +144,6 @@ def run(args: argparse.Namespace) -> int:
                        code=2)
     if args.detect_every < 1:
         raise CLIError("--detect-every must be >= 1", code=2)
-    if args.tilt != "auto":
-        try:
-            args.tilt = float(args.tilt)
-        except ValueError:
-            raise CLIError(f"--tilt expects degrees or 'auto', got {args.tilt!r}", code=2) from None
     detector = _make_detector(args) if args.detect else None
     signal.signal(signal.SIGTERM, _sigterm)
     source = open_source(args.source, **_source_options(args))
@@ -177,8 +173,8 @@ def run(args: argparse.Namespace) -> int:
             n_rec = recorder.frames_written
         if preview is not None:
             preview.close()
-        if detector is not None:
-            detector.close()
+        if detector is not None and args.boxes and detector.records:
+            detector.write(args.boxes)
     if recorder is not None:
         print(f"recorded {n_rec} frames to {args.record}", file=sys.stderr if args.quiet else sys.stdout,
               flush=True)
@@ -191,72 +187,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-class _StreamDetector:
-    """VoteNet on every Nth frame of a stream; keeps the latest boxes and (with --boxes) writes them all."""
-
-    def __init__(self, checkpoint: str, device: str, threshold: float, every: int, tilt, boxes_path) -> None:
-        from depth3d.detection.decode import PostConfig
-        from depth3d.detection.detect import Detector
-
-        post = PostConfig(remove_empty_box=True, per_class_proposal=False, conf_thresh=threshold)
-        self.det = Detector(checkpoint, device, post=post)
-        self.every, self.tilt, self.boxes_path = every, tilt, boxes_path
-        self.boxes: list[dict] = []
-        self.rotation = None  # camera -> upright of the last processed frame
-        self.records: list[dict] = []
-        self.seconds: list[float] = []
-
-    def process(self, i: int, frame) -> bool:
-        """Detect on frame ``i`` when it is due; returns True when new boxes were computed."""
-        import numpy as np
-
-        from depth3d.detection.detect import upright_rotation_for
-        from depth3d.geometry import depth_to_points
-
-        if i % self.every:
-            return False
-        t0 = time.perf_counter()
-        pts = np.asarray(depth_to_points(frame.depth_m(), frame.depth_intrinsics)).reshape(-1, 3)
-        pts = pts[np.isfinite(pts).all(1) & (pts[:, 2] > 0)]
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.rotation = upright_rotation_for(pts, self.tilt)
-        res = self.det.detect(pts @ self.rotation.T)
-        self.boxes = res.boxes
-        self.seconds.append(time.perf_counter() - t0)
-        self.records.append({"index": int(frame.index if frame.index is not None else i),
-                             "timestamp": float(frame.timestamp), "boxes": res.boxes,
-                             "camera_to_upright": self.rotation.tolist(), "message": res.message})
-        return True
-
-    def summary(self) -> str:
-        if not self.boxes:
-            return "no boxes"
-        return ", ".join(f"{b['class']} {b['score']:.2f}" for b in self.boxes)
-
-    def close(self) -> None:
-        if self.boxes_path and self.records:
-            import json
-
-            from depth3d.io.atomic import atomic_write
-
-            with atomic_write(self.boxes_path, "w") as f:
-                json.dump({"frame": "upright", "frames": self.records}, f, indent=1)
-
-
-def _make_detector(args: argparse.Namespace) -> "_StreamDetector":
+def _make_detector(args: argparse.Namespace):
     from pathlib import Path
 
     from depth3d.cli._common import resolve_device
     from depth3d.cli.detect import DEFAULT_CKPT
+    from depth3d.detection.detect import FrameDetector
 
     ckpt = DEFAULT_CKPT if args.detect == "default" else Path(args.detect)
     if not ckpt.is_file():
         raise CLIError(f"--detect {ckpt}: checkpoint does not exist (train one with `depth3d train det`)", code=2)
-    return _StreamDetector(str(ckpt), resolve_device(args.device), args.threshold, args.detect_every, args.tilt,
-                           args.boxes)
+    return FrameDetector(str(ckpt), resolve_device(args.device), args.threshold, args.detect_every, args.tilt,
+                         warn_no_floor=False)
 
 
 def _loop(args, source, recorder, preview, detector=None) -> tuple[int, str | None]:
@@ -294,7 +236,7 @@ def _loop(args, source, recorder, preview, detector=None) -> tuple[int, str | No
             total_points = len(cloud.points)
         if recorder is not None:
             recorder.add_frame(frame)
-        fresh = detector is not None and detector.process(n, frame)
+        fresh = detector is not None and detector.process(n, frame) is not None
         if fresh and args.quiet is False and preview is None:
             print(f"frame {n}: {len(detector.boxes)} boxes ({detector.summary()}) in "
                   f"{1e3 * detector.seconds[-1]:.0f} ms", flush=True)

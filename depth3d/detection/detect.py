@@ -185,23 +185,81 @@ def boxes_lineset(boxes: list[dict]):
     return ls
 
 
+def camera_points(frame) -> np.ndarray:
+    """(N, 3) float32 points of the valid depth pixels of an RGB-D ``frame``: metres, camera frame (x right,
+    y down, z forward)."""
+    from depth3d.geometry import depth_to_points
+
+    pts = np.asarray(depth_to_points(frame.depth_m(), frame.depth_intrinsics)).reshape(-1, 3)
+    return pts[np.isfinite(pts).all(1) & (pts[:, 2] > 0)]
+
+
+class FrameDetector:
+    """VoteNet on every ``every``-th frame of a stream, each frame levelled with ``tilt`` (degrees or "auto",
+    see :func:`upright_rotation_for`); keeps the latest boxes and rotation and a record per processed frame
+    (``depth3d stream --detect``, ``depth3d demo``).
+
+    ``warn_no_floor``: warn when ``tilt="auto"`` finds no floor (a live stream passes False: it would warn on
+    every frame that looks at a wall)."""
+
+    def __init__(self, checkpoint: str | Path, device: str = "cpu", threshold: float = 0.5, every: int = 1,
+                 tilt: float | str = "auto", warn_no_floor: bool = True) -> None:
+        post = PostConfig(remove_empty_box=True, per_class_proposal=False, conf_thresh=threshold)
+        self.det = Detector(checkpoint, device, post=post)
+        self.every, self.tilt, self.warn_no_floor = every, tilt, warn_no_floor
+        self.boxes: list[dict] = []
+        self.rotation: np.ndarray | None = None  # camera -> upright of the last processed frame
+        self.records: list[dict] = []
+        self.seconds: list[float] = []
+
+    def process(self, i: int, frame, points: np.ndarray | None = None) -> DetectResult | None:
+        """Detect on frame ``i`` when it is due (else None). ``points``: the frame's camera-frame points (N, 3)
+        when the caller already has them (default: :func:`camera_points`)."""
+        import time
+
+        if i % self.every:
+            return None
+        t0 = time.perf_counter()
+        pts = camera_points(frame) if points is None else np.asarray(points, np.float64).reshape(-1, 3)
+        with warnings.catch_warnings():
+            if not self.warn_no_floor:
+                warnings.simplefilter("ignore")
+            self.rotation = upright_rotation_for(pts, self.tilt)
+        res = self.det.detect(pts @ self.rotation.T)
+        self.boxes = res.boxes
+        self.seconds.append(time.perf_counter() - t0)
+        self.records.append({"index": int(frame.index if frame.index is not None else i),
+                             "timestamp": float(frame.timestamp), "boxes": res.boxes,
+                             "camera_to_upright": self.rotation.tolist(), "message": res.message})
+        return res
+
+    def summary(self) -> str:
+        """The latest boxes as "class score, ..." (or "no boxes")."""
+        return ", ".join(f"{b['class']} {b['score']:.2f}" for b in self.boxes) or "no boxes"
+
+    def write(self, path: str | Path, **extra) -> None:
+        """All records as JSON ``{"frame": "upright", **extra, "frames": [...]}``, atomically."""
+        import json
+
+        from depth3d.io.atomic import atomic_write
+
+        with atomic_write(path, "w") as f:
+            json.dump({"frame": "upright", **extra, "frames": self.records}, f, indent=1)
+
+
 def frames_to_clouds(spec: str, every: int = 1, max_frames: int | None = None, tilt_deg: float | str = 0.0,
                      camera_height: float = 0.0):
     """Yield (frame index, timestamp, upright points (N, 3)) from a recording or live source opened with
     :func:`depth3d.capture.source.open_source` (every ``every``-th frame)."""
     from depth3d.capture.source import open_source
-    from depth3d.geometry import depth_to_points
 
     with open_source(spec) as src:
         k = 0
         for i, frame in enumerate(src):
             if i % every:
                 continue
-            pts = depth_to_points(frame.depth_m(), frame.depth_intrinsics)
-            pts = np.asarray(pts).reshape(-1, 3)
-            pts = pts[np.isfinite(pts).all(1) & (pts[:, 2] > 0)]
             yield (frame.index if frame.index is not None else i), frame.timestamp, \
-                camera_to_upright(pts, tilt_deg, camera_height)
+                camera_to_upright(camera_points(frame), tilt_deg, camera_height)
             k += 1
             if max_frames and k >= max_frames:
                 break
