@@ -63,7 +63,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="write results here")
     ap.add_argument("--no-fold", action="store_true",
-                    help="keep the batch norms (default: folded into the convolutions, as depth3d.detection.Detector runs)")
+                    help="keep the batch norms (default: folded into the convolutions, as "
+                         "depth3d.detection.Detector runs the model)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

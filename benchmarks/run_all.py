@@ -3,9 +3,10 @@
     python benchmarks/run_all.py [--device cpu|cuda] [--only NAME ...]
 
 Each script prints its tables (and the peer it is compared with in the same run); the output goes to
-``benchmarks/results/raw/NAME.txt`` with the date, the machine and the exact command. The write-ups in
-``benchmarks/results/*.md`` (assembled into BENCHMARKS.md by ``benchmarks/assemble.py``) quote those
-outputs with their context; they are not overwritten here. Scripts whose peer is not installed
+``benchmarks/results/raw/NAME.txt`` with the date, the machine and the exact command. Some scripts also
+rewrite their own file in ``benchmarks/results/`` by default (depth_to_cloud, roundtrip, floor, capture, sim,
+tof_sl sections); notes written by hand below their tables must then be carried over before
+``benchmarks/assemble.py`` rebuilds BENCHMARKS.md. Scripts whose peer is not installed
 (torch-cluster: ``pip install --no-build-isolation torch-cluster``, about 11 minutes to build) say so and
 measure what they can.
 """

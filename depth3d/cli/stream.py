@@ -2,8 +2,8 @@
 
 Headless it prints once a second: frames per second, latency (frame delivered -> cloud ready) and the
 frames the source lost. ``--detect`` runs VoteNet on every Nth frame (levelled on the floor plane) and
-draws the boxes in the ``--view`` window, prints them headless, and writes them all with ``--boxes FILE``. Ctrl-C, SIGTERM or a lost camera stop it cleanly; a ``--record`` file is then
-finalised and replays.
+draws the boxes in the ``--view`` window, prints them headless, and writes them all with ``--boxes FILE``.
+Ctrl-C, SIGTERM or a lost camera stop it cleanly; a ``--record`` file is then finalised and replays.
 """
 
 from __future__ import annotations
