@@ -140,8 +140,7 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_pack(args: argparse.Namespace) -> int:
-    from depth3d.datasets.votenet_detection import pack_scans
-    from depth3d.train.tasks.det import split_ids
+    from depth3d.datasets.votenet_detection import pack_scans, split_ids
 
     _positive(points=args.points)
     src = Path(args.scans)

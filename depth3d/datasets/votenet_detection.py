@@ -327,6 +327,14 @@ class ScanNetVoteNetDataset(_Base):
         return res
 
 
+def split_ids(root: str | Path, split: str) -> list[int] | None:
+    """Scan ids listed in ``root/<split>.txt`` (None when the file does not exist or ``split`` is "all")."""
+    f = Path(root) / f"{split}.txt"
+    if split == "all" or not f.is_file():
+        return None
+    return [int(line) for line in f.read_text().split() if line.strip()]
+
+
 def pack_scans(src: str | Path, out: str | Path, points_per_scan: int = 5000, seed: int = 0,
                ids: Sequence[int] | None = None) -> None:
     """Pack a VoteNet-layout folder (or the scans ``ids`` of it) into one ``.npz`` (``pc`` (S, P, 3) float16

@@ -70,16 +70,9 @@ def config_from_args(args: argparse.Namespace) -> dict:
     return out
 
 
-def split_ids(root: Path, split: str):
-    """Scan ids listed in ``root/<split>.txt`` (None when the file does not exist or ``split`` is "all")."""
-    f = Path(root) / f"{split}.txt"
-    if split == "all" or not f.is_file():
-        return None
-    return [int(line) for line in f.read_text().split() if line.strip()]
-
-
 def load_split(cfg: dict, split: str):
     """The dataset of ``split`` ("train" or "val") described by ``cfg["data"]``."""
+    from depth3d.datasets.votenet_detection import split_ids
     from depth3d.detection.train import build_dataset
 
     d = cfg.get("data", {})
@@ -218,6 +211,7 @@ def run_eval(args: argparse.Namespace) -> int:
     else:  # a folder: the trained layout unless that was a packed file
         layout = trained.get("layout", "votenet") if trained.get("layout") != "packed" else "votenet"
     n = args.num_points or int(ck.get("num_points") or trained.get("num_points", 8000))
+    from depth3d.datasets.votenet_detection import split_ids
     from depth3d.detection.train import build_dataset
 
     ids = split_ids(root, args.split) if layout == "votenet" else None
