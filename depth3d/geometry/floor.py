@@ -162,6 +162,9 @@ def estimate_floor(points: np.ndarray, up_prior: tuple[float, float, float] = CA
             break
         tried.append((n[i], d))
         normal, offset = _refine(p[inl], up)
+        # once more on the refined plane's own band (the hypothesis' band may hold a slanted slice)
+        normal, offset = _refine(p[np.abs(p @ normal + offset) < tol], up) if np.count_nonzero(
+            np.abs(p @ normal + offset) < tol) >= 3 else (normal, offset)
         good, inl2 = _plane_ok(normal, offset, p, tol, up, right, cos_max, tan_roll, min_height, min_count)
         if good and _minor_extent(p[inl2]) >= min_extent:
             inliers = int(np.count_nonzero(inl2))
@@ -260,8 +263,8 @@ class Levelling:
         return {"method": self.method, "floor": fl is not None,
                 "floor_normal_camera": None if fl is None else [round(float(v), 6) for v in fl.normal],
                 "up_camera": [round(float(v), 6) for v in self.up],
-                "tilt_deg": round(self.tilt_angle_deg, 3), "pitch_deg": round(pitch, 3),
-                "roll_deg": round(roll, 3),
+                "tilt_deg": round(self.tilt_angle_deg, 3), "pitch_deg": round(pitch, 3) + 0.0,
+                "roll_deg": round(roll, 3) + 0.0,
                 "camera_height_m": None if fl is None else round(fl.camera_height, 4),
                 "floor_fraction": None if fl is None else round(fl.fraction, 4),
                 "fallback_tilt_deg": self.tilt_deg if self.method == "fallback" else None,
