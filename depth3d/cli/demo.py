@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     from depth3d.capture.source import open_source
     from depth3d.cli._common import resolve_device
+    from depth3d.cli.detect import DEFAULT_TILT
     from depth3d.core.cloud import PointCloud
     from depth3d.detection.detect import FrameDetector, boxes_lineset, write_lineset_ply
     from depth3d.geometry import rgbd_to_cloud
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    det = FrameDetector(str(ckpt), device, args.threshold, tilt="auto")
+    det = FrameDetector(str(ckpt), device, args.threshold, tilt=DEFAULT_TILT)
     best = None  # (number of boxes, index, upright cloud, boxes)
     times: list[float] = []
     with open_source(source) as src:

@@ -17,6 +17,9 @@ from depth3d.cli import CLIError
 
 DEFAULT_CKPT = Path(__file__).resolve().parents[2] / "data" / "votenet_synthetic.pt"
 SCAN_SUFFIXES = (".npz", ".ply", ".pcd", ".mat")
+# one default for detect, stream --detect and demo: levelling on the floor is safe now that it reports "no
+# floor" (and keeps a level camera) when no large horizontal plane lies below the camera
+DEFAULT_TILT: float | str = "auto"
 
 
 def register(subparsers) -> None:
@@ -34,9 +37,11 @@ def register(subparsers) -> None:
     p.add_argument("--frame", choices=("auto", "upright", "camera"), default="auto",
                    help="frame of the input cloud: upright (x right, y forward, z up) or camera (x right, y down, "
                         "z forward); auto: .ply/.pcd/depth3d .npz clouds and streams are camera, the rest upright")
-    p.add_argument("--tilt", type=tilt_arg, default=0.0, metavar="DEG|auto",
-                   help="camera pitch down in degrees for camera-frame inputs, or 'auto': level each cloud on "
-                        "the floor plane in view (default 0: level camera)")
+    p.add_argument("--tilt", type=tilt_arg, default=DEFAULT_TILT, metavar="DEG|auto",
+                   help="camera pitch down in degrees for camera-frame inputs, or 'auto' (default, as in "
+                        "stream --detect and demo): level each cloud on the floor plane in view; when no large "
+                        "horizontal plane lies below the camera it says 'no floor' and assumes a level camera, "
+                        "so auto is safe on views of walls")
     p.add_argument("--camera-height", type=float, default=0.0,
                    help="camera height above the floor in metres (camera-frame inputs; 0 = camera at origin)")
     p.add_argument("--every", type=int, default=1, help="streams: process every Nth frame")
@@ -55,6 +60,15 @@ def tilt_arg(text: str) -> float | str:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--tilt expects degrees or 'auto', got {text!r}") from None
+
+
+def _print_levelling(spec: str, lev) -> None:
+    """One line on stderr saying how a camera-frame cloud was levelled."""
+    if lev.floor is not None:
+        print(f"depth3d detect: {spec}: levelled on the floor (tilt {lev.tilt_angle_deg:.1f} deg, camera "
+              f"{lev.camera_height:.2f} m above it)", file=sys.stderr)
+    elif lev.message:
+        print(f"depth3d detect: {spec}: {lev.message}", file=sys.stderr)
 
 
 def _is_scan(spec: str) -> bool:
@@ -108,7 +122,9 @@ def run(args) -> int:
             if frame == "camera":
                 import numpy as np
 
-                pts = camera_to_upright(np.asarray(pts)[:, :3], args.tilt, args.camera_height)
+                levelled: list = []
+                pts = camera_to_upright(np.asarray(pts)[:, :3], args.tilt, args.camera_height, levelled)
+                _print_levelling(spec, levelled[-1])
             res = det.detect(pts)
             if res.message:
                 print(f"depth3d detect: {spec}: {res.message}", file=sys.stderr)
@@ -123,15 +139,16 @@ def run(args) -> int:
             print(f"{spec}: {len(res.boxes)} boxes ({summary}) -> {out / (name + '_boxes.json')}")
             last_points, last_boxes = res.points, res.boxes
         else:
-            frames = []
+            frames, levelled = [], []
             try:
                 for idx, ts, pts in frames_to_clouds(spec, args.every, args.max_frames, args.tilt,
-                                                     args.camera_height):
+                                                     args.camera_height, levelling=levelled):
                     res = det.detect(pts)
                     if res.message:
                         print(f"depth3d detect: {spec} frame {idx}: {res.message}", file=sys.stderr)
                     write_lineset_ply(out / f"{name}_f{idx:06d}_boxes.ply", res.boxes)
-                    frames.append({"index": int(idx), "timestamp": float(ts), "boxes": res.boxes})
+                    frames.append({"index": int(idx), "timestamp": float(ts), "boxes": res.boxes,
+                                   "levelling": levelled[-1].to_dict()})
                     print(f"{spec} frame {idx}: {len(res.boxes)} boxes")
                     last_points, last_boxes = res.points, res.boxes
             except ImportError as exc:

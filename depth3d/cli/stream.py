@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from depth3d.cli import CLIError
-from depth3d.cli.detect import tilt_arg
+from depth3d.cli.detect import DEFAULT_TILT, tilt_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "boxes are drawn in the --view window (which then shows the levelled, upright cloud)")
     det.add_argument("--detect-every", type=int, default=5, metavar="N",
                      help="run detection on every Nth frame (default 5); boxes persist in between")
-    det.add_argument("--tilt", type=tilt_arg, default="auto", metavar="DEG|auto",
+    det.add_argument("--tilt", type=tilt_arg, default=DEFAULT_TILT, metavar="DEG|auto",
                      help="camera pitch down in degrees, or auto: level each frame on the floor plane (default)")
     det.add_argument("--boxes", metavar="FILE", help="write the detections of every processed frame as JSON")
     det.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="detection device (default cpu)")

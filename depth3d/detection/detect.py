@@ -27,30 +27,36 @@ def upright_rotation_for(points: np.ndarray, tilt_deg: float | str = 0.0) -> np.
     """(3, 3) rotation R taking camera-frame points (x right, y down, z forward) to the upright depth frame
     (x right, y forward, z up): ``p_up = R @ p_cam``. ``tilt_deg``: the camera's downward pitch in degrees,
     or ``"auto"``: pitch and roll from the floor plane in ``points`` ((N, 3) metres, camera frame; see
-    :func:`depth3d.geometry.floor.estimate_floor`), a level camera with a warning when no floor is found."""
-    if isinstance(tilt_deg, str):
-        if tilt_deg != "auto":
-            raise ValueError(f"tilt must be degrees or 'auto', got {tilt_deg!r}")
-        from depth3d.geometry.floor import estimate_floor, upright_rotation
-
-        pts = np.asarray(points, np.float64).reshape(-1, 3)
-        floor = estimate_floor(pts[np.isfinite(pts).all(1)])
-        if floor is None:
-            warnings.warn("tilt auto: no floor plane in view; assuming a level camera", stacklevel=2)
-            return CAM_TO_DEPTH.copy()
-        return upright_rotation(floor.normal)
-    t = np.deg2rad(float(tilt_deg))
-    c, s = np.cos(t), np.sin(t)
-    return np.array([[1, 0, 0], [0, c, s], [0, -s, c]]) @ CAM_TO_DEPTH
+    :func:`depth3d.geometry.floor.level_camera`), a level camera with a warning when no floor is found."""
+    lev = levelling_for(points, tilt_deg)
+    if lev.message:
+        warnings.warn(lev.message, stacklevel=2)
+    return lev.rotation
 
 
-def camera_to_upright(points: np.ndarray, tilt_deg: float | str = 0.0, camera_height: float = 0.0) -> np.ndarray:
+def levelling_for(points: np.ndarray, tilt_deg: float | str = 0.0):
+    """:class:`depth3d.geometry.floor.Levelling` of camera-frame points (N, 3) (finite rows used) for a
+    pitch in degrees or ``"auto"`` (floor plane; a level camera, said in its message, when there is none)."""
+    from depth3d.geometry.floor import level_camera
+
+    pts = np.asarray(points, np.float64).reshape(-1, 3)
+    return level_camera(pts[np.isfinite(pts).all(1)], tilt_deg)
+
+
+def camera_to_upright(points: np.ndarray, tilt_deg: float | str = 0.0, camera_height: float = 0.0,
+                      levelling: list | None = None) -> np.ndarray:
     """Camera frame (x right, y down, z forward) points (N, 3) -> upright depth frame (x right, y forward,
     z up): the camera is pitched down by ``tilt_deg`` degrees (or ``"auto"``: levelled on the floor plane,
     see :func:`upright_rotation_for`) and ``camera_height`` metres above the floor (the floor ends at z = 0
-    when the height is given; 0 keeps the camera at the origin as VoteNet does)."""
+    when the height is given; 0 keeps the camera at the origin as VoteNet does). ``levelling``: a list
+    that gets the :class:`depth3d.geometry.floor.Levelling` used appended."""
     pts = np.asarray(points, np.float64)[:, :3]
-    out = pts @ upright_rotation_for(pts, tilt_deg).T
+    lev = levelling_for(pts, tilt_deg)
+    if lev.message:
+        warnings.warn(lev.message, stacklevel=2)
+    if levelling is not None:
+        levelling.append(lev)
+    out = pts @ lev.rotation.T
     out[:, 2] += camera_height
     return out.astype(np.float32)
 
@@ -224,13 +230,17 @@ class FrameDetector:
         with warnings.catch_warnings():
             if not self.warn_no_floor:
                 warnings.simplefilter("ignore")
-            self.rotation = upright_rotation_for(pts, self.tilt)
+            lev = levelling_for(pts, self.tilt)
+            if lev.message:
+                warnings.warn(lev.message, stacklevel=2)
+            self.rotation = lev.rotation
         res = self.det.detect(pts @ self.rotation.T)
         self.boxes = res.boxes
         self.seconds.append(time.perf_counter() - t0)
         self.records.append({"index": int(frame.index if frame.index is not None else i),
                              "timestamp": float(frame.timestamp), "boxes": res.boxes,
-                             "camera_to_upright": self.rotation.tolist(), "message": res.message})
+                             "camera_to_upright": self.rotation.tolist(), "message": res.message,
+                             "levelling": lev.to_dict()})
         return res
 
     def summary(self) -> str:
@@ -248,9 +258,10 @@ class FrameDetector:
 
 
 def frames_to_clouds(spec: str, every: int = 1, max_frames: int | None = None, tilt_deg: float | str = 0.0,
-                     camera_height: float = 0.0):
+                     camera_height: float = 0.0, levelling: list | None = None):
     """Yield (frame index, timestamp, upright points (N, 3)) from a recording or live source opened with
-    :func:`depth3d.capture.source.open_source` (every ``every``-th frame)."""
+    :func:`depth3d.capture.source.open_source` (every ``every``-th frame). ``levelling``: a list that gets
+    each yielded frame's :class:`depth3d.geometry.floor.Levelling` appended."""
     from depth3d.capture.source import open_source
 
     with open_source(spec) as src:
@@ -259,7 +270,7 @@ def frames_to_clouds(spec: str, every: int = 1, max_frames: int | None = None, t
             if i % every:
                 continue
             yield (frame.index if frame.index is not None else i), frame.timestamp, \
-                camera_to_upright(camera_points(frame), tilt_deg, camera_height)
+                camera_to_upright(camera_points(frame), tilt_deg, camera_height, levelling)
             k += 1
             if max_frames and k >= max_frames:
                 break
