@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from depth3d.cli import CLIError
+from depth3d.io.depth_png import DEPTH_FORMATS
 
 CLOUD_OUT = (".ply", ".pcd", ".npz")
 
@@ -20,8 +21,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="output file (.ply/.pcd/.npz)")
     p.add_argument("--intrinsics", help="intrinsics JSON/YAML of the depth image (default: intrinsics.json "
                    "beside it)")
-    p.add_argument("--color", help="colour image registered to the depth image")
-    p.add_argument("--depth-scale", type=float, default=0.001, help="metres per depth unit (default 0.001)")
+    p.add_argument("--color", help="colour image (registered to the depth image unless colour intrinsics are "
+                   "given or found)")
+    p.add_argument("--color-intrinsics", metavar="FILE", help="intrinsics of the colour camera (default: "
+                   "color_intrinsics.json beside the depth image, as 'play --export' writes)")
+    p.add_argument("--depth-to-color", metavar="FILE", help="JSON/YAML with the 4x4 depth->colour transform "
+                   "(metres), or a mapping holding it as 'depth_to_color' (default: meta.json beside the depth)")
+    p.add_argument("--depth-format", choices=DEPTH_FORMATS, default="auto",
+                   help="depth encoding: mm (0.001 m/unit), tum (5000 units/m), sunrgbd (bit-rotated mm), nyu "
+                   "(raw Kinect disparity PGM), raw (--depth-scale); auto: meta.json's scale, SUN RGB-D and NYU "
+                   "detection, else millimetres")
+    p.add_argument("--depth-scale", type=float, help="metres per depth unit (librealsense's convention, "
+                   "default 0.001; Open3D's depth_scale 1000 is the inverse)")
     p.add_argument("--min-depth", type=float, default=0.0, help="metres")
     p.add_argument("--max-depth", type=float, default=float("inf"), help="metres")
     p.add_argument("--voxel", type=float, metavar="SIZE", help="voxel down-sample with this edge (metres)")
@@ -37,10 +48,11 @@ def load_any_cloud(args: argparse.Namespace):
 
     src = Path(args.input)
     suffix = src.suffix.lower()
-    if suffix == ".png":
+    if suffix in (".png", ".pgm"):
         from depth3d.cli._common import load_rgbd
 
-        frame = load_rgbd(src, args.intrinsics, args.color, args.depth_scale)
+        frame = load_rgbd(src, args.intrinsics, args.color, args.depth_scale, color_intrinsics=args.color_intrinsics,
+                          depth_to_color=args.depth_to_color, depth_format=args.depth_format)
         return rgbd_to_cloud(frame, min_depth=args.min_depth, max_depth=args.max_depth)
     if suffix in CLOUD_OUT:
         return read_cloud(src)
