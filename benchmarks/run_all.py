@@ -5,7 +5,7 @@
 Each script prints its tables (and the peer it is compared with in the same run); the output goes to
 ``benchmarks/results/raw/NAME.txt`` with the date, the machine and the exact command. Some scripts also
 rewrite their own file in ``benchmarks/results/`` by default (depth_to_cloud, roundtrip, floor, capture, sim,
-tof_sl sections); notes written by hand below their tables must then be carried over before
+tof_sl, calibration sections); notes written by hand below their tables must then be carried over before
 ``benchmarks/assemble.py`` rebuilds BENCHMARKS.md. Scripts whose peer is not installed
 (torch-cluster: ``pip install --no-build-isolation torch-cluster``, about 11 minutes to build) say so and
 measure what they can.
@@ -32,6 +32,7 @@ SCRIPTS = [
     ("bench_stream", []),
     ("bench_sim", []),
     ("bench_stereo", []),
+    ("acc_calibration", []),
     ("bench_tof", []),
     ("bench_sl", []),
     ("bench_models", ["--device", "{device}"]),

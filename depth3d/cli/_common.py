@@ -25,27 +25,17 @@ def resolve_device(name: str) -> str:
 
 
 def load_rgbd(depth_path: str | Path, intrinsics_path: str | Path | None, color_path: str | Path | None = None,
-              depth_scale: float = 0.001):
-    """An RGBDFrame from a 16-bit depth PNG, an intrinsics file (JSON/YAML) and an optional colour image.
+              depth_scale: float | None = None, *, color_intrinsics: str | Path | None = None,
+              depth_to_color: str | Path | None = None, depth_format: str = "auto"):
+    """An RGBDFrame from a depth image, its intrinsics and an optional colour image (with the colour camera's
+    intrinsics and the depth->colour transform when not registered); see :func:`depth3d.io.rgbd.read_rgbd`,
+    which also finds the files ``play --export`` writes beside the depth image. Notes go to stderr."""
+    import sys
 
-    Without ``intrinsics_path``, ``intrinsics.json`` beside the depth image is used if present."""
-    from depth3d.core.frame import RGBDFrame
-    from depth3d.core.intrinsics import Intrinsics
-    from depth3d.io.depth_png import read_color, read_depth_png
+    from depth3d.io.rgbd import read_rgbd
 
-    depth_path = Path(depth_path)
-    depth = read_depth_png(depth_path)
-    if intrinsics_path is None:
-        guess = depth_path.parent / "intrinsics.json"
-        if not guess.is_file():
-            raise CLIError(f"{depth_path}: a depth image needs --intrinsics FILE (JSON/YAML with width, height, "
-                           "fx, fy, cx, cy), or an intrinsics.json beside it", code=2)
-        intrinsics_path = guess
-    intr = Intrinsics.load(intrinsics_path)
-    color = read_color(color_path) if color_path else None
-    color_intr = None
-    if color is not None and color.shape[:2] != depth.shape:
-        raise CLIError(f"{color_path}: colour is {color.shape[1]}x{color.shape[0]} but depth is "
-                       f"{depth.shape[1]}x{depth.shape[0]}; register them first or give colour intrinsics")
-    return RGBDFrame(depth=depth, depth_intrinsics=intr, color=color, color_intrinsics=color_intr,
-                     depth_scale=depth_scale, sensor="file")
+    frame, notes = read_rgbd(depth_path, intrinsics_path, color_path, color_intrinsics=color_intrinsics,
+                             depth_to_color=depth_to_color, depth_format=depth_format, depth_scale=depth_scale)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return frame

@@ -11,8 +11,10 @@ import numpy as np
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="describe what a file holds",
-                       description="Describe clouds (.ply/.pcd/.npz), depth/colour images, intrinsics and "
-                       "calibration files (.json/.yaml), boxes (.json), librealsense recordings (.db3/.bag), checkpoints (.pt) and "
+                       description="Describe clouds (.ply/.pcd/.npz/.npy, VoteNet _pc.npz, ScanNet _vert.npy), meshes "
+                       "(.off/.obj/.stl/.gltf/.glb), depth/colour images (SUN RGB-D and NYU encodings detected), "
+                       "intrinsics (depth3d/Open3D/librealsense/OpenCV) and stereo calibration files "
+                       "(.json/.yaml/.xml), boxes (.json), librealsense recordings (.db3/.bag), checkpoints (.pt) and "
                        "SUN RGB-D .mat files.")
     p.add_argument("files", nargs="+")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -30,13 +32,36 @@ def describe(path: Path) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
     suffix = path.suffix.lower()
-    if suffix in (".ply", ".pcd", ".npz"):
+    if path.is_dir():
+        return {"kind": "folder", "entries": len(list(path.iterdir()))}
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file (0 bytes)")
+    from depth3d.io.meshes import is_mesh_file
+
+    if suffix != ".mat" and is_mesh_file(path):
+        from depth3d.io.meshes import read_mesh
+
+        m = read_mesh(path)
+        return {"kind": "triangle mesh", "vertices": len(m.vertices), "faces": len(m.faces),
+                "watertight": bool(m.is_watertight), "bounds": _bounds(np.asarray(m.vertices)),
+                "detect": "readable (surface sampled to a cloud)"}
+    if suffix in (".ply", ".pcd", ".npz", ".npy"):
         from depth3d.io.clouds import read_cloud
 
         c = read_cloud(path)
-        return {"kind": "point cloud", "points": len(c), "colors": c.colors is not None,
-                "normals": c.normals is not None, "bounds_m": _bounds(np.asarray(c.points))}
-    if suffix in (".png", ".jpg", ".jpeg"):
+        d = {"kind": "point cloud", "points": len(c), "colors": c.colors is not None,
+             "normals": c.normals is not None, "bounds": _bounds(np.asarray(c.points))}
+        if path.name.endswith("_pc.npz"):
+            d.update(kind="VoteNet scan (pc: x, y, z [, r, g, b], upright frame)")
+        elif path.name.endswith("_vert.npy"):
+            d.update(kind="ScanNet VoteNet vertices (x, y, z, r, g, b)")
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                if "pc" in z:
+                    d.update(kind="VoteNet scan (pc, upright frame)")
+        d["detect"] = "readable"
+        return d
+    if suffix in (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".bmp", ".tif", ".tiff"):
         import cv2
 
         img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -45,9 +70,21 @@ def describe(path: Path) -> dict:
         d = {"kind": "image", "width": img.shape[1], "height": img.shape[0], "dtype": str(img.dtype),
              "channels": 1 if img.ndim == 2 else img.shape[2]}
         if img.dtype == np.uint16 and img.ndim == 2:
+            from depth3d.io.depth_png import read_depth
+
+            try:
+                depth, scale, fmt = read_depth(path)
+            except ValueError:
+                depth, scale, fmt = img, None, "unknown"
             valid = img > 0
             d.update(kind="depth image (16-bit)", valid_fraction=round(float(valid.mean()), 4),
-                     raw_range=[int(img[valid].min()), int(img[valid].max())] if valid.any() else None)
+                     raw_range=[int(img[valid].min()), int(img[valid].max())] if valid.any() else None,
+                     encoding={"raw": "plain units (millimetres unless told otherwise: --depth-format)",
+                               "sunrgbd": "SUN RGB-D bit-rotated millimetres",
+                               "nyu": "NYU Depth v2 raw Kinect disparity"}.get(fmt, fmt))
+            if scale is not None and (depth > 0).any():
+                m = depth[depth > 0].astype(np.float64) * scale
+                d["depth_m"] = [round(float(m.min()), 3), round(float(np.median(m)), 3), round(float(m.max()), 3)]
         return d
     if suffix in (".db3", ".bag"):
         try:
@@ -58,29 +95,49 @@ def describe(path: Path) -> dict:
     if suffix == ".mat":
         import scipy.io
 
-        mat = scipy.io.loadmat(str(path))
+        try:
+            mat = scipy.io.loadmat(str(path))
+        except Exception as exc:  # scipy raises several kinds for non-MATLAB bytes
+            raise ValueError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from None
         return {"kind": "MATLAB file", "variables": {k: list(np.shape(v)) for k, v in mat.items()
                                                      if not k.startswith("__")}}
-    if suffix in (".json", ".yaml", ".yml"):
-        if suffix == ".json":
-            data = json.loads(path.read_text())
-        else:
-            import yaml
-
-            data = yaml.safe_load(path.read_text())
-        if isinstance(data, dict) and "boxes" in data:
-            classes: dict[str, int] = {}
-            for b in data["boxes"]:
-                classes[str(b.get("class", "?"))] = classes.get(str(b.get("class", "?")), 0) + 1
-            return {"kind": "3D boxes", "count": len(data["boxes"]), "classes": classes}
-        if isinstance(data, dict) and {"fx", "fy"} <= set(data):
-            return {"kind": "intrinsics", **data}
-        return {"kind": "structured file", "keys": sorted(data) if isinstance(data, dict) else type(data).__name__}
+    if suffix in (".json", ".yaml", ".yml", ".xml"):
+        return _describe_structured(path)
     if suffix in (".pt", ".pth", ".tar"):
         return _describe_checkpoint(path)
-    if path.is_dir():
-        return {"kind": "folder", "entries": len(list(path.iterdir()))}
     return {"kind": "unknown", "bytes": path.stat().st_size}
+
+
+def _describe_structured(path: Path) -> dict:
+    """JSON/YAML/XML: boxes, camera intrinsics (depth3d/Open3D/librealsense/OpenCV layouts) or a stereo
+    calibration (OpenCV FileStorage YAML or its JSON twin)."""
+    from depth3d.core.intrinsics import intrinsics_from_mapping, read_mapping
+
+    data = read_mapping(path)
+    if isinstance(data, dict) and "boxes" in data:
+        classes: dict[str, int] = {}
+        for b in data["boxes"] if isinstance(data["boxes"], list) else []:
+            name = str(b.get("class", "?")) if isinstance(b, dict) else "?"
+            classes[name] = classes.get(name, 0) + 1
+        return {"kind": "3D boxes", "count": len(data["boxes"]), "classes": classes}
+    if isinstance(data, dict) and any(k in data for k in ("K1", "M1", "cameraMatrix1")):
+        from depth3d.stereo.calibration import load_calibration
+
+        cal = load_calibration(path)
+        d = {"kind": "stereo calibration", "size": f"{cal.image_size[0]}x{cal.image_size[1]}",
+             "baseline": round(float(cal.baseline), 6), "focal_px": round(float(cal.focal), 3)}
+        for key in ("rms", "rms_left", "rms_right"):
+            if isinstance(data.get(key), (int, float)):
+                d[key] = round(float(data[key]), 4)
+        return d
+    try:
+        intr = intrinsics_from_mapping(data, str(path))
+    except ValueError:
+        intr = None
+    if intr is not None:
+        return {"kind": "camera intrinsics", **intr.to_dict()}
+    return {"kind": "structured file", "keys": sorted(map(str, data)) if isinstance(data, dict)
+            else type(data).__name__}
 
 
 def _describe_checkpoint(path: Path) -> dict:
@@ -124,6 +181,11 @@ def run(args: argparse.Namespace) -> int:
             results[f] = describe(Path(f))
         except (FileNotFoundError, ValueError, OSError) as exc:
             results[f] = {"error": str(exc)}
+            status = 1
+        except Exception as exc:  # a reader we call failed in its own way: report it and go on
+            if getattr(args, "debug", False):
+                raise
+            results[f] = {"error": f"{f}: could not be read ({type(exc).__name__}: {str(exc)[:200]})"}
             status = 1
     if args.json:
         print(json.dumps(results, indent=2))

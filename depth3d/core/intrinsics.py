@@ -211,18 +211,8 @@ class Intrinsics:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "intrinsics") -> "Intrinsics":
-        """From a dict with width, height, fx, fy, cx, cy [, model, coeffs], or width, height, K [, dist]."""
-        if not isinstance(d, dict):
-            raise ValueError(f"{source}: expected a mapping, got {type(d).__name__}")
-        try:
-            if "K" in d:
-                return cls.from_K(np.asarray(d["K"], dtype=np.float64).reshape(3, 3), int(d["width"]),
-                                  int(d["height"]), d.get("dist"), d.get("model"))
-            return cls(int(d["width"]), int(d["height"]), float(d["fx"]), float(d["fy"]), float(d["cx"]),
-                       float(d["cy"]), d.get("model", "none"), tuple(d.get("coeffs", (0.0,) * 5)))
-        except KeyError as exc:
-            raise ValueError(f"{source}: missing key {exc.args[0]!r} (expected width, height, fx, fy, cx, "
-                             f"cy or width, height, K)") from None
+        """From a mapping in any of the layouts other tools write (see :func:`intrinsics_from_mapping`)."""
+        return intrinsics_from_mapping(d, source)
 
     def save(self, path: str | Path) -> None:
         """Write to ``.json`` or ``.yaml``/``.yml`` atomically."""
@@ -240,17 +230,18 @@ class Intrinsics:
 
     @classmethod
     def load(cls, path: str | Path) -> "Intrinsics":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"intrinsics file {path} does not exist")
-        text = path.read_text()
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
+        """Read intrinsics written by depth3d, Open3D, librealsense or OpenCV.
 
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-        return cls.from_dict(data, source=str(path))
+        Accepted: ``.json`` (depth3d's own keys; Open3D's ``PinholeCameraIntrinsic`` JSON with a
+        column-major ``intrinsic_matrix``; librealsense ``rs2_intrinsics`` fields ``ppx``/``ppy``/``model``/
+        ``coeffs``), ``.yaml``/``.yml``/``.xml`` (plain YAML, or OpenCV FileStorage with ``!!opencv-matrix``
+        nodes such as ``camera_matrix``/``distortion_coefficients``/``image_width``/``image_height``).
+
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: naming the file and the layouts expected, for anything else.
+        """
+        return cls.from_dict(read_mapping(path), source=str(path))
 
     def scaled(self, factor: float) -> "Intrinsics":
         """Intrinsics for the image resized by ``factor`` (pixel-centre convention kept)."""
@@ -296,6 +287,160 @@ class Intrinsics:
     def ray_map(self) -> np.ndarray:
         """(H, W, 2) float64 undistorted normalised coordinates (x/z, y/z) of every pixel centre (cached)."""
         return _ray_map(self)
+
+
+# ------------------------------------------------------------------ file layouts of other tools
+# librealsense's rs2_distortion enum (rs_types.h) by value, and its names as pyrealsense2 / the viewer print them
+_RS_ENUM = ("none", "modified_brown_conrady", "inverse_brown_conrady", "ftheta", "brown_conrady",
+            "kannala_brandt4")
+_K_KEYS = ("K", "camera_matrix", "cameraMatrix", "intrinsic_matrix", "M")
+_D_KEYS = ("dist", "D", "distortion_coefficients", "dist_coeffs", "distCoeffs", "coeffs")
+_STEREO_HINT = ("K1", "M1", "cameraMatrix1")
+EXPECTED = ("width, height, fx, fy, cx, cy [model, coeffs] (depth3d); width, height, intrinsic_matrix "
+            "(Open3D); width, height, fx, fy, ppx, ppy [model, coeffs] (librealsense); image_width, "
+            "image_height, camera_matrix [distortion_coefficients] (OpenCV)")
+
+
+def _rs_model(value: Any, source: str) -> str:
+    """depth3d model name of a librealsense/depth3d distortion given as a name or the rs2_distortion number."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        if not 0 <= int(value) < len(_RS_ENUM):
+            raise ValueError(f"{source}: unknown librealsense distortion number {value}")
+        name = _RS_ENUM[int(value)]
+    else:
+        name = str(value).strip().lower().replace("rs2_distortion_", "").replace("distortion.", "")
+        name = name.replace(" ", "_").replace("-", "_")
+    if name in MODELS:
+        return name
+    if name in _RS_NAMES:
+        return _RS_NAMES[name]
+    raise ValueError(f"{source}: unsupported distortion model {value!r}; supported: "
+                     f"{sorted(set(MODELS) | set(_RS_NAMES))}")
+
+
+def intrinsics_from_mapping(d: Any, source: str = "intrinsics") -> Intrinsics:
+    """Intrinsics from a parsed JSON/YAML mapping in depth3d's, Open3D's, librealsense's or OpenCV's layout.
+
+    * depth3d: ``width, height, fx, fy, cx, cy [, model, coeffs]`` or ``width, height, K [, dist, model]``.
+    * Open3D ``PinholeCameraIntrinsic`` JSON: ``width, height, intrinsic_matrix`` (9 values, column-major).
+    * librealsense ``rs2_intrinsics``: ``width, height, fx, fy, ppx, ppy [, model, coeffs]``; ``model`` as a
+      name (``"Brown Conrady"``, ``"distortion.inverse_brown_conrady"``) or the ``rs2_distortion`` number.
+    * OpenCV calibration files: ``image_width, image_height, camera_matrix [, distortion_coefficients]``
+      (also ``K``/``cameraMatrix`` and ``D``/``dist_coeffs``; 3x3 nested lists, flat row-major lists or
+      FileStorage matrices).
+
+    Raises ValueError naming ``source`` and the expected layouts.
+    """
+    if not isinstance(d, dict):
+        raise ValueError(f"{source}: expected a mapping with camera intrinsics ({EXPECTED}), "
+                         f"got {type(d).__name__}")
+    if len(d) == 1 and isinstance(next(iter(d.values())), dict):  # {"intrinsics": {...}} / {"depth": {...}}
+        d = next(iter(d.values()))
+    try:
+        width = d.get("width", d.get("image_width"))
+        height = d.get("height", d.get("image_height"))
+        if width is None and isinstance(d.get("image_size"), (list, tuple)) and len(d["image_size"]) == 2:
+            width, height = d["image_size"]
+        if width is None or height is None:
+            raise KeyError("width" if width is None else "height")
+        width, height = int(width), int(height)
+        dist_key = next((k for k in _D_KEYS if k in d), None)
+        dist = d.get(dist_key) if dist_key else None
+        model = _rs_model(d["model"], source) if "model" in d else None
+        if "fx" in d:
+            cx = d["cx"] if "cx" in d else d["ppx"]
+            cy = d["cy"] if "cy" in d else d["ppy"]
+            coeffs = tuple(np.asarray(dist if dist is not None else (0.0,) * 5, np.float64).ravel())
+            if model is None:
+                model = "brown_conrady" if any(c != 0.0 for c in coeffs) else "none"
+            return Intrinsics(width, height, float(d["fx"]), float(d["fy"]), float(cx), float(cy), model, coeffs)
+        k_key = next((k for k in _K_KEYS if k in d), None)
+        if k_key is None:
+            if any(k in d for k in _STEREO_HINT):
+                raise ValueError(f"{source}: holds a stereo calibration (two cameras); load it with "
+                                 "depth3d.stereo.calibration.load_calibration, not as one camera's intrinsics")
+            raise KeyError("fx")
+        K = np.asarray(d[k_key], dtype=np.float64).ravel()
+        if K.size != 9:
+            raise ValueError(f"{source}: {k_key} must hold 9 values (3x3), got {K.size}")
+        # Open3D writes its intrinsic_matrix column-major (Eigen); everyone else row-major
+        K = K.reshape(3, 3).T if k_key == "intrinsic_matrix" else K.reshape(3, 3)
+        if K[2, 0] != 0 or K[2, 1] != 0 or K[2, 2] != 1:
+            raise ValueError(f"{source}: {k_key} is not a camera matrix (last row must be 0 0 1, got "
+                             f"{K[2].tolist()})")
+        if model == "none" and dist is None:
+            model = None
+        return Intrinsics.from_K(K, width, height, dist, model)
+    except KeyError as exc:
+        raise ValueError(f"{source}: missing key {exc.args[0]!r}; expected {EXPECTED}") from None
+    except (TypeError, ValueError) as exc:
+        if str(exc).startswith(source):
+            raise
+        raise ValueError(f"{source}: not valid intrinsics ({exc}); expected {EXPECTED}") from None
+
+
+def _filestorage_value(node: Any) -> Any:
+    if node.isMap():
+        m = node.mat()
+        if m is not None:
+            return np.asarray(m).tolist()
+        return {k: _filestorage_value(node.getNode(k)) for k in node.keys()}
+    if node.isSeq():
+        return [_filestorage_value(node.at(i)) for i in range(node.size())]
+    if node.isInt():
+        return int(node.real())
+    if node.isReal():
+        return float(node.real())
+    if node.isString():
+        return node.string()
+    return None
+
+
+def read_filestorage(path: str | Path) -> dict[str, Any]:
+    """Top-level nodes of an OpenCV FileStorage file (YAML/XML/JSON) as plain Python: matrices become nested
+    lists, numbers, strings, lists and mappings stay as they are. ValueError naming the file if OpenCV
+    cannot parse it."""
+    import cv2
+
+    try:
+        fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
+    except cv2.error as exc:
+        raise ValueError(f"{path}: not an OpenCV FileStorage file "
+                         f"({str(exc).strip().splitlines()[-1]})") from None
+    try:
+        if not fs.isOpened():
+            raise ValueError(f"{path}: OpenCV cannot open it as a FileStorage file")
+        root = fs.root()
+        return {k: _filestorage_value(root.getNode(k)) for k in root.keys()}
+    finally:
+        fs.release()
+
+
+def read_mapping(path: str | Path) -> Any:
+    """Parse a ``.json``, ``.yaml``/``.yml`` or ``.xml`` file (OpenCV FileStorage YAML/XML included; plain
+    YAML read with ``yaml.safe_load``). FileNotFoundError / ValueError naming the file on failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file (expected JSON or YAML)") from None
+    if suffix == ".xml" or (suffix in (".yaml", ".yml") and ("!!opencv-matrix" in text
+                                                             or text.startswith("%YAML:"))):
+        return read_filestorage(path)
+    if suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
 
 
 @lru_cache(maxsize=32)

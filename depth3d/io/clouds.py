@@ -1,4 +1,5 @@
-"""Point cloud files: PLY (binary/ASCII), PCD (binary/ASCII; compressed through Open3D), NPZ.
+"""Point cloud files: PLY (binary/ASCII), PCD (binary/ASCII; compressed through Open3D), NPZ; for reading
+also NumPy ``.npy`` / VoteNet ``_pc.npz`` arrays and triangle meshes (sampled, see :mod:`depth3d.io.meshes`).
 
 All writes are atomic. Readers check the header against the file size, so a truncated file is an error
 naming the file and how many bytes were expected, never a silently short cloud.
@@ -13,6 +14,7 @@ import numpy as np
 
 from depth3d.core.cloud import PointCloud
 from depth3d.io.atomic import atomic_write
+from depth3d.io.meshes import DEFAULT_SAMPLES, MESH_SUFFIXES, is_mesh_file, read_mesh_as_cloud
 
 _PLY_TYPES = {
     "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2", "ushort": "u2",
@@ -20,6 +22,7 @@ _PLY_TYPES = {
     "double": "f8", "float64": "f8",
 }
 SUFFIXES = (".ply", ".pcd", ".npz")
+READ_SUFFIXES = SUFFIXES + (".npy",) + MESH_SUFFIXES
 
 
 def _fmt_error(path: Path, what: str) -> ValueError:
@@ -121,8 +124,27 @@ def _pcd_bytes(c: PointCloud, binary: bool) -> bytes:
     return header + ("\n".join(lines) + ("\n" if lines else "")).encode("ascii")
 
 
-def read_cloud(path: str | Path) -> PointCloud:
-    """Read a ``.ply``, ``.pcd`` or ``.npz`` cloud. Colours come back as float32 0..1.
+def _array_cloud(path: Path, arr: np.ndarray, what: str) -> PointCloud:
+    """An (N, 3..) array: x, y, z [, r, g, b] (colours 0..1, or 0..255 when any exceeds 1)."""
+    arr = np.asarray(arr)
+    if arr.ndim != 2 or arr.shape[1] < 3 or not np.issubdtype(arr.dtype, np.number):
+        raise _fmt_error(path, f"{what} must be a numeric (N, 3..6) array of x, y, z [, r, g, b], got "
+                               f"{arr.dtype} {arr.shape}")
+    pts = arr[:, :3].astype(np.float32)
+    cols = None
+    if arr.shape[1] >= 6:
+        cols = arr[:, 3:6].astype(np.float32)
+        if cols.size and cols.max() > 1.0:
+            cols = cols / 255.0
+    return PointCloud(pts, cols)
+
+
+def read_cloud(path: str | Path, mesh_points: int = DEFAULT_SAMPLES) -> PointCloud:
+    """Read a cloud: ``.ply`` (a PLY with faces is a mesh), ``.pcd``, ``.npz`` (depth3d's ``points`` [+
+    ``colors``, ``normals``], or VoteNet's ``pc`` (N, 3..6)), ``.npy`` (N, 3..6: x, y, z [, r, g, b], e.g.
+    ScanNet's ``_vert.npy``), or a mesh (``.off``/``.obj``/``.stl``/``.gltf``/``.glb``), sampled with
+    ``mesh_points`` points on its surface. Points in the file's units (metres for depth3d's own files);
+    colours come back as float32 0..1.
 
     Raises FileNotFoundError for a missing file and ValueError (naming the file) for an unknown format, a
     malformed header or a truncated body.
@@ -133,20 +155,31 @@ def read_cloud(path: str | Path) -> PointCloud:
     suffix = path.suffix.lower()
     if suffix == ".npz":
         try:
-            with np.load(path) as z:
-                if "points" not in z:
-                    raise _fmt_error(path, f"NPZ cloud must hold an array 'points' (N, 3); found {list(z.keys())}")
-                return PointCloud(z["points"].astype(np.float32), z["colors"] if "colors" in z else None,
-                                  z["normals"] if "normals" in z else None)
+            with np.load(path, allow_pickle=False) as z:
+                if "points" in z:
+                    return PointCloud(z["points"].astype(np.float32), z["colors"] if "colors" in z else None,
+                                      z["normals"] if "normals" in z else None)
+                if "pc" in z:
+                    return _array_cloud(path, z["pc"], "VoteNet 'pc'")
+                raise _fmt_error(path, f"NPZ cloud must hold an array 'points' (N, 3) or VoteNet's 'pc' (N, 3..6); "
+                                       f"found {list(z.keys())}")
         except (OSError, EOFError, ValueError) as exc:
             if isinstance(exc, ValueError) and str(path) in str(exc):
                 raise
             raise _fmt_error(path, f"not a readable NPZ archive ({exc})") from None
+    if suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, EOFError, ValueError) as exc:
+            raise _fmt_error(path, f"not a readable NumPy array file ({exc})") from None
+        return _array_cloud(path, arr, ".npy cloud")
+    if is_mesh_file(path):
+        return read_mesh_as_cloud(path, mesh_points)
     if suffix == ".ply":
         return _read_ply(path)
     if suffix == ".pcd":
         return _read_pcd(path)
-    raise ValueError(f"{path}: unsupported cloud format {suffix!r}; expected one of {SUFFIXES}")
+    raise ValueError(f"{path}: unsupported cloud format {suffix!r}; expected one of {READ_SUFFIXES}")
 
 
 def _read_header(path: Path, data: bytes, end_marker: bytes) -> tuple[list[str], int]:

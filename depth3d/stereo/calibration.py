@@ -432,7 +432,13 @@ class ViewCorners:
 def detect_pairs(left_images: Sequence[np.ndarray], right_images: Sequence[np.ndarray], board: Board,
                  names: Sequence[str] | None = None, progress: bool = False,
                  ) -> tuple[list[ViewCorners], list[str], tuple[int, int]]:
-    """Find the board in every pair. Returns (views with the board in both images, names skipped, size)."""
+    """Find the board in every pair.
+
+    Images may be None (unreadable files, see :func:`read_image_pairs`); such pairs are skipped.
+
+    Returns:
+        (views with the board in both images, ``"NAME (reason)"`` for each pair skipped, (width, height)).
+    """
     from tqdm import tqdm
 
     if len(left_images) != len(right_images):
@@ -444,6 +450,11 @@ def detect_pairs(left_images: Sequence[np.ndarray], right_images: Sequence[np.nd
     size = None
     views, skipped = [], []
     for name, li, ri in tqdm(list(zip(names, left_images, right_images)), desc="corners", disable=not progress):
+        if li is None or ri is None:
+            side = "left and right images" if li is None and ri is None else "left image" if li is None else \
+                "right image"
+            skipped.append(f"{name} (unreadable {side})")
+            continue
         s = (li.shape[1], li.shape[0])
         if (ri.shape[1], ri.shape[0]) != s:
             raise ValueError(f"{name}: left image is {s[0]}x{s[1]} but right is {ri.shape[1]}x{ri.shape[0]}")
@@ -454,56 +465,64 @@ def detect_pairs(left_images: Sequence[np.ndarray], right_images: Sequence[np.nd
                              f"{size[0]}x{size[1]}")
         fl, fr = find_corners(li, board), find_corners(ri, board)
         if fl is None or fr is None:
-            skipped.append(name)
+            where = "board not found" if fl is None and fr is None else \
+                f"board found in the {'right' if fl is None else 'left'} image only"
+            skipped.append(f"{name} ({where})")
             continue
         common, il, ir = np.intersect1d(fl[1], fr[1], return_indices=True)
         if len(common) < 6:
-            skipped.append(name)
+            skipped.append(f"{name} (fewer than 6 corners seen in both images)")
             continue
         views.append(ViewCorners(name, obj_all[common], fl[0][il], fr[0][ir]))
+    if size is None:
+        raise ValueError("no readable calibration image pair")
     return views, skipped, size
-
-
-def _view_rms(obj, img, rvec, tvec, K, D) -> float:
-    import cv2
-
-    proj, _ = cv2.projectPoints(obj, rvec, tvec, K, D)
-    return float(np.sqrt(np.mean(np.sum((proj.reshape(-1, 2) - img.reshape(-1, 2)) ** 2, axis=1))))
 
 
 def calibrate_views(views: Sequence[ViewCorners], image_size: tuple[int, int], board: Board,
                     alpha: float = 0.0, max_view_rms: float | None = None, dropped: Sequence[str] = (),
-                    ) -> StereoCalibration:
+                    outlier_factor: float | None = 3.0, min_outlier_px: float = 0.3) -> StereoCalibration:
     """Intrinsics per camera, then stereo extrinsics with fixed intrinsics, then rectification.
 
-    ``max_view_rms`` (pixels): views whose left or right RMS exceeds it are dropped and the calibration is
-    repeated once; their names go to ``dropped``.
+    Outlier pairs are removed one at a time, recalibrating after each: a pair goes when its stereo
+    reprojection RMS (OpenCV's per-view errors of ``stereoCalibrateExtended``, worse of left/right, pixels)
+    exceeds ``max_view_rms``, or exceeds both ``outlier_factor`` times the median pair's and
+    ``min_outlier_px``; at least 3 pairs are kept. Dropped pairs are listed in ``dropped`` as
+    ``"NAME (RMS x.xx px, outlier)"``; ``per_view_rms`` holds the kept pairs' (left, right) stereo errors.
     """
     import cv2
 
     views = list(views)
-    if len(views) < 3:
-        raise ValueError(f"need at least 3 pairs with the board seen in both images, got {len(views)}")
+    dropped = list(dropped)
     crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-7)
-    obj = [v.object_points for v in views]
-    L = [v.left for v in views]
-    Rt = [v.right for v in views]
-    rms_l, K1, D1, rv1, tv1 = cv2.calibrateCamera(obj, L, image_size, None, None, criteria=crit)
-    rms_r, K2, D2, rv2, tv2 = cv2.calibrateCamera(obj, Rt, image_size, None, None, criteria=crit)
-    per_view = np.array([[_view_rms(o, l, a, b, K1, D1), _view_rms(o, r, c, d, K2, D2)]
-                         for o, l, r, a, b, c, d in zip(obj, L, Rt, rv1, tv1, rv2, tv2)])
-    if max_view_rms is not None:
-        bad = np.any(per_view > max_view_rms, axis=1)
-        if bad.any():
-            keep = [v for v, b in zip(views, bad) if not b]
-            return calibrate_views(keep, image_size, board, alpha, None,
-                                   list(dropped) + [v.name for v, b in zip(views, bad) if b])
-    rms, K1, D1, K2, D2, R, T, _, _ = cv2.stereoCalibrate(
-        obj, L, Rt, K1, D1, K2, D2, image_size, criteria=crit, flags=cv2.CALIB_FIX_INTRINSIC)
+    while True:
+        if len(views) < 3:
+            raise ValueError(f"need at least 3 pairs with the board seen in both images, got {len(views)}"
+                             + (f" (skipped: {', '.join(dropped)})" if dropped else ""))
+        obj = [v.object_points for v in views]
+        L = [v.left for v in views]
+        Rt = [v.right for v in views]
+        rms_l, K1, D1, _, _ = cv2.calibrateCamera(obj, L, image_size, None, None, criteria=crit)
+        rms_r, K2, D2, _, _ = cv2.calibrateCamera(obj, Rt, image_size, None, None, criteria=crit)
+        R0, T0 = np.eye(3), np.zeros((3, 1))
+        rms, K1, D1, K2, D2, R, T, _, _, _, _, per_view = cv2.stereoCalibrateExtended(
+            obj, L, Rt, K1, D1, K2, D2, image_size, R0, T0, criteria=crit, flags=cv2.CALIB_FIX_INTRINSIC)
+        per_view = np.asarray(per_view, np.float64).reshape(len(views), 2)
+        worst = per_view.max(axis=1)
+        i = int(np.argmax(worst))
+        limit = np.inf
+        if outlier_factor is not None:
+            limit = max(outlier_factor * float(np.median(worst)), min_outlier_px)
+        if max_view_rms is not None:
+            limit = min(limit, max_view_rms)
+        if worst[i] <= limit or len(views) <= 3:
+            break
+        dropped.append(f"{views[i].name} (RMS {worst[i]:.2f} px, outlier)")
+        views.pop(i)
     return StereoCalibration.from_extrinsics(
         K1, D1, K2, D2, R, T, image_size, alpha=alpha, board=board.to_dict(), rms=float(rms),
         rms_left=float(rms_l), rms_right=float(rms_r), per_view_rms=per_view, views=[v.name for v in views],
-        dropped=list(dropped))
+        dropped=dropped)
 
 
 def calibrate_stereo(left_images: Sequence[np.ndarray], right_images: Sequence[np.ndarray], board: Board,
@@ -516,14 +535,15 @@ def calibrate_stereo(left_images: Sequence[np.ndarray], right_images: Sequence[n
         board: the target; its ``square`` sets the unit of ``T`` (and of depth later).
         names: a name per pair for reports (default pair000, pair001 ...).
         alpha: rectification alpha (0 = crop to valid pixels, 1 = keep all pixels).
-        max_view_rms: drop views whose per-camera RMS exceeds this many pixels (None keeps all).
+        max_view_rms: drop views whose stereo RMS exceeds this many pixels (None: outliers only, see
+            :func:`calibrate_views`).
     Returns:
-        :class:`StereoCalibration`; pairs without the board in both images are listed in ``dropped`` as
-        ``"NAME (board not found)"``.
+        :class:`StereoCalibration`; pairs not used are listed in ``dropped`` with the reason (unreadable
+        image, board not found or found in one image only, outlier with its RMS).
     """
     views, skipped, size = detect_pairs(left_images, right_images, board, names, progress)
     calib = calibrate_views(views, size, board, alpha, max_view_rms)
-    calib.dropped = [f"{n} (board not found)" for n in skipped] + calib.dropped
+    calib.dropped = list(skipped) + calib.dropped
     return calib
 
 
@@ -531,7 +551,9 @@ def read_image_pairs(left: str | Sequence[str], right: str | Sequence[str], grey
                      ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """Read left/right images given as glob patterns or explicit lists (sorted, paired by order).
 
-    Returns (left images, right images, pair names). Raises FileNotFoundError naming the pattern or file.
+    Returns (left images, right images, pair names); an image that cannot be read (0 bytes, not an image)
+    is None, and the calibration skips its pair. Raises FileNotFoundError naming a pattern that matches
+    nothing, ValueError when the counts differ.
     """
     import glob
 
@@ -552,8 +574,5 @@ def read_image_pairs(left: str | Sequence[str], right: str | Sequence[str], grey
     Li, Ri = [], []
     for a, b in zip(lf, rf):
         for f, out in ((a, Li), (b, Ri)):
-            im = cv2.imread(f, flag)
-            if im is None:
-                raise FileNotFoundError(f"cannot read image {f}")
-            out.append(im)
+            out.append(cv2.imread(f, flag))
     return Li, Ri, [Path(a).name for a in lf]

@@ -23,26 +23,27 @@ from depth3d.structured_light.decode import SLCalibration, SLDecoding
 
 
 def board_object_points(inner_cols: int, inner_rows: int, square: float) -> np.ndarray:
-    """(inner_cols * inner_rows, 3) float32 board-frame corner positions (metres, z = 0), in the row-major
-    order of ``cv2.findChessboardCorners``."""
-    g = np.mgrid[0:inner_cols, 0:inner_rows].T.reshape(-1, 2).astype(np.float32)
-    return np.concatenate([g * np.float32(square), np.zeros((len(g), 1), np.float32)], axis=1)
+    """(inner_cols * inner_rows, 3) float32 board-frame corner positions (metres, z = 0), in the order
+    :func:`find_board_corners` returns the corners (the stereo calibration's board model)."""
+    from depth3d.stereo.calibration import Board
+
+    return Board("chessboard", inner_cols, inner_rows, float(square)).object_points()
 
 
 def find_board_corners(white: np.ndarray, inner_cols: int, inner_rows: int) -> np.ndarray | None:
-    """(N, 2) float32 sub-pixel camera corners of the board in an 8-bit grey image, or None if not found."""
+    """(N, 2) float32 sub-pixel camera corners of the board in a grey image, or None if not found.
+
+    The same detection as stereo calibration (:func:`depth3d.stereo.calibration.find_corners`), including
+    its canonical corner order on symmetric boards; non-8-bit images are stretched to 0..255 first."""
     import cv2
+
+    from depth3d.stereo.calibration import Board, find_corners
 
     img = np.asarray(white)
     if img.dtype != np.uint8:
         img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-    ok, corners = cv2.findChessboardCorners(img, (inner_cols, inner_rows),
-                                            cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE)
-    if not ok:
-        return None
-    corners = cv2.cornerSubPix(img, corners, (5, 5), (-1, -1),
-                               (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 1e-3))
-    return corners.reshape(-1, 2).astype(np.float32)
+    found = find_corners(img, Board("chessboard", inner_cols, inner_rows))
+    return None if found is None else found[0].reshape(-1, 2).astype(np.float32)
 
 
 def projector_corners(corners: np.ndarray, decoding: SLDecoding, window: int = 12, min_points: int = 30

@@ -15,26 +15,13 @@ import numpy as np
 
 from depth3d.core.cloud import PointCloud
 
-MESH_SUFFIXES = (".obj", ".stl", ".off", ".gltf", ".glb")
-
-
-def _ply_has_faces(path: Path) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(4096)
-    end = head.find(b"end_header")
-    for line in head[: end if end >= 0 else len(head)].decode("ascii", "replace").splitlines():
-        tok = line.split()
-        if len(tok) == 3 and tok[0] == "element" and tok[1] == "face" and tok[2] != "0":
-            return True
-    return False
-
-
 def load_geometry(path: str | Path, classes: Sequence[str] | None = None) -> list:
-    """Open3D geometries from a file: a cloud (.ply/.pcd/.npz), a mesh (.obj/.stl/.off/.gltf/.glb or a
+    """Open3D geometries from a file: a cloud (.ply/.pcd/.npz/.npy), a mesh (.obj/.stl/.off/.gltf/.glb or a
     PLY with faces) or boxes (.json, see :mod:`depth3d.viz.boxes`)."""
     import open3d as o3d
 
     from depth3d.io.clouds import read_cloud
+    from depth3d.io.meshes import is_mesh_file, mesh_to_open3d, read_mesh
     from depth3d.viz.boxes import boxes_to_lineset, read_boxes
 
     path = Path(path)
@@ -43,12 +30,8 @@ def load_geometry(path: str | Path, classes: Sequence[str] | None = None) -> lis
     suffix = path.suffix.lower()
     if suffix == ".json":
         return [boxes_to_lineset(read_boxes(path), classes)]
-    if suffix in MESH_SUFFIXES or (suffix == ".ply" and _ply_has_faces(path)):
-        mesh = o3d.io.read_triangle_mesh(str(path))
-        if len(mesh.triangles) == 0:
-            raise ValueError(f"{path}: no triangles could be read")
-        mesh.compute_vertex_normals()
-        return [mesh]
+    if is_mesh_file(path):
+        return [mesh_to_open3d(read_mesh(path))]
     cloud = read_cloud(path)
     if len(cloud) == 0:
         raise ValueError(f"{path}: the cloud is empty")

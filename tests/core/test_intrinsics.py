@@ -110,3 +110,49 @@ def test_cloud_conversions_share_memory():
     assert isinstance(PointCloud.from_open3d(ot).points, np.ndarray)
     assert torch.equal(t.points, torch.from_numpy(pts))
     assert o3d is not None
+
+
+# ------------------------------------------------------------------ other tools' intrinsics files
+def test_open3d_intrinsics_json_real(shared_data):
+    """Open3D's PinholeCameraIntrinsic JSON (column-major intrinsic_matrix) as Open3D itself reads it."""
+    import open3d as o3d
+
+    path = shared_data / "real" / "rgbd-frames" / "camera_primesense.json"
+    if not path.is_file():
+        pytest.skip(f"{path} absent")
+    ours = Intrinsics.load(path)
+    theirs = o3d.io.read_pinhole_camera_intrinsic(str(path))
+    assert (ours.width, ours.height) == (theirs.width, theirs.height) == (640, 480)
+    np.testing.assert_allclose(ours.K, np.asarray(theirs.intrinsic_matrix))
+    assert (ours.cx, ours.cy) == (319.5, 239.5)
+
+
+def test_opencv_filestorage_and_realsense_intrinsics(tmp_path):
+    import cv2
+
+    K = np.array([[600.0, 0, 320.5], [0, 601.0, 239.5], [0, 0, 1]])
+    dist = np.array([[0.1, -0.2, 0.001, 0.002, 0.05]])
+    for name in ("cam.yaml", "cam.xml"):
+        fs = cv2.FileStorage(str(tmp_path / name), cv2.FILE_STORAGE_WRITE)
+        fs.write("image_width", 640)
+        fs.write("image_height", 480)
+        fs.write("camera_matrix", K)
+        fs.write("distortion_coefficients", dist)
+        fs.release()
+        intr = Intrinsics.load(tmp_path / name)
+        np.testing.assert_allclose(intr.K, K)
+        np.testing.assert_allclose(intr.coeffs, dist.ravel())
+        assert intr.model == "brown_conrady" and intr.size == (640, 480)
+    rs = {"width": 640, "height": 480, "ppx": 321.0, "ppy": 241.0, "fx": 610.0, "fy": 611.0,
+          "model": "Inverse Brown Conrady", "coeffs": [0.1, 0, 0, 0, 0]}
+    (tmp_path / "rs.json").write_text(json.dumps(rs))
+    intr = Intrinsics.load(tmp_path / "rs.json")
+    assert (intr.cx, intr.cy, intr.model) == (321.0, 241.0, "inverse_brown_conrady")
+    rs["model"] = 4  # rs2_distortion number: RS2_DISTORTION_BROWN_CONRADY
+    (tmp_path / "rs.json").write_text(json.dumps(rs))
+    assert Intrinsics.load(tmp_path / "rs.json").model == "brown_conrady"
+
+
+def test_stereo_calibration_is_not_one_camera(repo_root):
+    with pytest.raises(ValueError, match="stereo calibration"):
+        Intrinsics.load(repo_root / "calib" / "stereo-chessboard.yaml")
