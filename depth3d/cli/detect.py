@@ -65,14 +65,14 @@ def _render(points, boxes, view: bool, screenshot: str | None) -> None:
     import numpy as np
 
     from depth3d.core.cloud import PointCloud
-    from depth3d.detection.detect import boxes_lineset
+    from depth3d.viz.boxes import boxes_to_lineset
     from depth3d.viz.viewer import show
 
     pts = np.asarray(points, np.float32) if points is not None and len(points) else np.zeros((1, 3), np.float32)
     z = pts[:, 2]
     g = np.clip((z - z.min()) / max(float(np.ptp(z)), 1e-6), 0, 1)
     cols = np.stack([0.35 + 0.4 * g, 0.35 + 0.4 * g, 0.45 + 0.3 * g], 1)
-    geoms = [PointCloud(pts, cols), boxes_lineset(boxes)]
+    geoms = [PointCloud(pts, cols), boxes_to_lineset(boxes)]
     kw = dict(front=[0.0, -1.0, 0.8], up=[0.0, 0.0, 1.0], zoom=0.6)
     if screenshot:
         show(geoms, screenshot=screenshot, **kw)
@@ -83,9 +83,8 @@ def _render(points, boxes, view: bool, screenshot: str | None) -> None:
 def run(args) -> int:
     from depth3d.cli._common import resolve_device
     from depth3d.detection.decode import PostConfig
-    from depth3d.detection.detect import (Detector, camera_to_upright, frames_to_clouds, load_scan,
-                                          write_lineset_ply)
-    from depth3d.viz.boxes import write_boxes
+    from depth3d.detection.detect import Detector, camera_to_upright, frames_to_clouds, load_scan
+    from depth3d.viz.boxes import write_boxes, write_boxes_ply
 
     if args.every < 1:
         raise CLIError("--every must be >= 1", 2)
@@ -113,7 +112,7 @@ def run(args) -> int:
             if res.message:
                 print(f"depth3d detect: {spec}: {res.message}", file=sys.stderr)
             write_boxes(out / f"{name}_boxes.json", res.boxes)
-            write_lineset_ply(out / f"{name}_boxes.ply", res.boxes)
+            write_boxes_ply(out / f"{name}_boxes.ply", res.boxes)
             if args.save_cloud and res.points is not None:
                 from depth3d.core.cloud import PointCloud
                 from depth3d.io.clouds import write_cloud
@@ -130,7 +129,7 @@ def run(args) -> int:
                     res = det.detect(pts)
                     if res.message:
                         print(f"depth3d detect: {spec} frame {idx}: {res.message}", file=sys.stderr)
-                    write_lineset_ply(out / f"{name}_f{idx:06d}_boxes.ply", res.boxes)
+                    write_boxes_ply(out / f"{name}_f{idx:06d}_boxes.ply", res.boxes)
                     frames.append({"index": int(idx), "timestamp": float(ts), "boxes": res.boxes})
                     print(f"{spec} frame {idx}: {len(res.boxes)} boxes")
                     last_points, last_boxes = res.points, res.boxes

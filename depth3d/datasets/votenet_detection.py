@@ -29,15 +29,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from depth3d.detection.boxes import points_in_box
+from depth3d.geometry.boxes import points_in_box, rotz
 from depth3d.models.votenet.config import DatasetConfig, scannet_config, sunrgbd_config
 
 MAX_NUM_OBJ = 64
-
-
-def rotz(t: float) -> np.ndarray:
-    c, s = np.cos(t), np.sin(t)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
 
 
 def random_sampling(n: int, num_sample: int, rng: np.random.Generator, replace: bool | None = None) -> np.ndarray:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from depth3d.detection.boxes import boxes_corners, nms_3d_faster_samecls, points_in_boxes_count
+from depth3d.geometry.boxes import boxes_corners, nms_3d_faster_samecls, points_in_boxes_count
 
 
 @dataclass

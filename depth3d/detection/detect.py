@@ -147,44 +147,6 @@ class Detector:
         return DetectResult(boxes=boxes, message=msg, num_points=n, points=pts)
 
 
-def write_lineset_ply(path: str | Path, boxes: list[dict]) -> None:
-    """Boxes as one PLY of line sets (8 vertices and 12 edges a box, coloured by class), atomically."""
-    from depth3d.io.atomic import atomic_write
-    from depth3d.viz.boxes import _EDGES, class_color
-
-    verts, edges, cols = [], [], []
-    for i, b in enumerate(boxes):
-        verts.append(np.asarray(b["corners"], np.float64))
-        col = (class_color(int(b.get("class_id", 0))) * 255).astype(int)
-        for a, c in _EDGES:
-            edges.append((8 * i + a, 8 * i + c, *col))
-    v = np.concatenate(verts) if verts else np.zeros((0, 3))
-    lines = ["ply", "format ascii 1.0", "comment depth3d detect: oriented 3D boxes, upright frame (z up), metres",
-             f"element vertex {len(v)}", "property float x", "property float y", "property float z",
-             f"element edge {len(edges)}", "property int vertex1", "property int vertex2",
-             "property uchar red", "property uchar green", "property uchar blue", "end_header"]
-    lines += [f"{p[0]:.5f} {p[1]:.5f} {p[2]:.5f}" for p in v]
-    lines += [" ".join(str(int(x)) for x in e) for e in edges]
-    with atomic_write(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-
-
-def boxes_lineset(boxes: list[dict]):
-    """Open3D LineSet of the boxes' corners (coloured by class)."""
-    import open3d as o3d
-
-    from depth3d.viz.boxes import _EDGES, class_color
-
-    ls = o3d.geometry.LineSet()
-    if boxes:
-        ls.points = o3d.utility.Vector3dVector(np.concatenate([np.asarray(b["corners"]) for b in boxes]))
-        ls.lines = o3d.utility.Vector2iVector(np.array([(8 * i + a, 8 * i + c) for i in range(len(boxes))
-                                                        for a, c in _EDGES], np.int32))
-        ls.colors = o3d.utility.Vector3dVector(np.array([class_color(int(b.get("class_id", 0)))
-                                                         for b in boxes for _ in _EDGES]))
-    return ls
-
-
 def camera_points(frame) -> np.ndarray:
     """(N, 3) float32 points of the valid depth pixels of an RGB-D ``frame``: metres, camera frame (x right,
     y down, z forward)."""

@@ -13,7 +13,7 @@ from typing import Callable, Hashable
 
 import numpy as np
 
-from depth3d.detection.boxes import get_iou_obb
+from depth3d.geometry.boxes import get_iou_obb
 
 
 def voc_ap(rec: np.ndarray, prec: np.ndarray, use_07_metric: bool = False) -> float:

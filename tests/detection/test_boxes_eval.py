@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from depth3d.detection.boxes import (box3d_iou, box_corners, boxes_corners, nms_3d_faster_samecls,
+from depth3d.geometry.boxes import (box3d_iou, box_corners, boxes_corners, nms_3d_faster_samecls,
                                      points_in_box, points_in_boxes_count, polygon_clip)
 from depth3d.detection.evaluation import APCalculator, eval_det, eval_det_cls, voc_ap
 from depth3d.models.votenet import sunrgbd_config

@@ -30,9 +30,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from depth3d.models.votenet import _ops
+from depth3d import ops
+from depth3d.models.pointnet2.modules import MLPLayer, PointnetFPModule, PointnetSAModule
 from depth3d.models.votenet.config import DatasetConfig
-from depth3d.models.votenet.pointnet2 import PointnetFPModule, PointnetSAModuleVotes
 
 
 def _w(c: int, width: float) -> int:
@@ -51,7 +51,7 @@ class Pointnet2Backbone(nn.Module):
         mlps = [[input_feature_dim, c64, c64, c128], [c128, c128, c128, c256], [c256, c128, c128, c256],
                 [c256, c128, c128, c256]]
         for i in range(4):
-            self.add_module(f"sa{i + 1}", PointnetSAModuleVotes(
+            self.add_module(f"sa{i + 1}", PointnetSAModule(
                 npoint=npoints[i], radius=radii[i], nsample=nsamples[i], mlp=mlps[i], use_xyz=True,
                 normalize_xyz=True, prefix_fps=prefix_fps and i > 0))
         self.fp1 = PointnetFPModule(mlp=[c256 + c256, c256, c256])
@@ -139,7 +139,7 @@ class ProposalModule(nn.Module):
                              persistent=False)
         self.num_proposal, self.sampling, self.seed_feat_dim = num_proposal, sampling, seed_feat_dim
         c = _w(128, width)
-        self.vote_aggregation = PointnetSAModuleVotes(npoint=num_proposal, radius=radius, nsample=nsample,
+        self.vote_aggregation = PointnetSAModule(npoint=num_proposal, radius=radius, nsample=nsample,
                                                       mlp=[seed_feat_dim, c, c, c], use_xyz=True,
                                                       normalize_xyz=True)
         self.conv1 = nn.Conv1d(c, c, 1)
@@ -152,7 +152,7 @@ class ProposalModule(nn.Module):
         if self.sampling == "vote_fps":
             xyz, features, sample_inds = self.vote_aggregation(xyz, features)
         elif self.sampling == "seed_fps":
-            sample_inds = _ops.furthest_point_sample(end_points["seed_xyz"], self.num_proposal)
+            sample_inds = ops.furthest_point_sample(end_points["seed_xyz"].detach().contiguous(), self.num_proposal)
             xyz, features, _ = self.vote_aggregation(xyz, features, sample_inds)
         else:
             num_seed = end_points["seed_xyz"].shape[1]
@@ -260,11 +260,9 @@ def fold_batchnorm(net: VoteNet) -> VoteNet:
 
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-    from depth3d.models.votenet import pointnet2
-
     out = copy.deepcopy(net).eval()
     for mod in out.modules():
-        if isinstance(mod, pointnet2.Conv2d) and "bn" in mod._modules:
+        if isinstance(mod, MLPLayer) and "bn" in mod._modules:
             mod._modules["conv"] = fuse_conv_bn_eval(mod.conv, mod.bn.bn)
             del mod._modules["bn"]
         elif isinstance(mod, (VotingModule, ProposalModule)):

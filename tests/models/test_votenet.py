@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from depth3d.models.votenet import VoteNet, scannet_config, small_config, sunrgbd_config, tiny_config
-from depth3d.models.votenet import _ops
+from depth3d import ops
 from depth3d.models.votenet.loss import get_loss, huber_loss, nn_distance
 
 
@@ -98,9 +98,9 @@ def test_prefix_fps_equals_sampling():
     """FPS of an FPS-ordered cloud returns its prefix, so sa2..sa4 may skip sampling."""
     torch.manual_seed(1)
     xyz = torch.rand(2, 3000, 3)
-    i1 = _ops.furthest_point_sample(xyz, 512)
+    i1 = ops.furthest_point_sample(xyz, 512)
     sub = torch.gather(xyz, 1, i1.unsqueeze(-1).expand(-1, -1, 3))
-    i2 = _ops.furthest_point_sample(sub, 128)
+    i2 = ops.furthest_point_sample(sub, 128)
     assert torch.equal(i2, torch.arange(128).expand(2, -1))
 
 
@@ -112,13 +112,40 @@ def test_too_few_points_is_a_clear_error():
         net(torch.rand(1, 1000, 3))
 
 
-def test_reference_ops_semantics():
-    xyz = torch.tensor([[[0.0, 0, 0], [0.1, 0, 0], [5, 0, 0], [0.05, 0, 0]]])
-    idx = _ops._ball_query_reference(0.2, 4, xyz, xyz[:, :1])
-    assert idx.tolist() == [[[0, 1, 3, 0]]]  # first hits in index order, padded with the first
-    idx = _ops._ball_query_reference(0.2, 2, xyz, torch.tensor([[[9.0, 9, 9]]]))
-    assert idx.tolist() == [[[0, 0]]]  # no hit -> 0 as the CUDA kernel
-    assert _ops._fps_reference(xyz, 3).tolist() == [[0, 2, 1]]
+_REF_SCRIPT = """
+import sys, torch
+from depth3d import ops
+from depth3d.models.votenet import VoteNet, sunrgbd_config, tiny_config
+torch.manual_seed(0)
+net = VoteNet.from_dataset_config(sunrgbd_config(), input_feature_dim=1, **tiny_config()).eval()
+pc = torch.rand(1, 2048, 4, generator=torch.Generator().manual_seed(1)) * torch.tensor([4.0, 4.0, 2.0, 1.0])
+with torch.no_grad():
+    ep = net(pc)
+torch.save({"backend": ops.backend_name(), "center": ep["center"], "seed_inds": ep["seed_inds"],
+            "objectness_scores": ep["objectness_scores"]}, sys.argv[1])
+"""
+
+
+def test_reference_ops_backend_gives_the_same_votenet(tmp_path, repo_root):
+    """VoteNet runs on depth3d.ops only: its plain-PyTorch back end (DEPTH3D_OPS_BACKEND=reference) gives the
+    compiled kernels' samples and outputs."""
+    import os
+    import subprocess
+    import sys
+
+    if ops.backend_name() != "compiled":
+        pytest.skip("compiled depth3d.ops kernels are not built here")
+    out = {}
+    for backend in ("compiled", "reference"):
+        env = dict(os.environ, DEPTH3D_OPS_BACKEND=backend,
+                   PYTHONPATH=str(repo_root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        subprocess.run([sys.executable, "-c", _REF_SCRIPT, str(tmp_path / f"{backend}.pt")], check=True, env=env,
+                       timeout=300)
+        out[backend] = torch.load(tmp_path / f"{backend}.pt", weights_only=True)
+        assert out[backend]["backend"] == backend
+    assert torch.equal(out["compiled"]["seed_inds"], out["reference"]["seed_inds"])
+    for k in ("center", "objectness_scores"):
+        torch.testing.assert_close(out["compiled"][k], out["reference"][k], rtol=1e-4, atol=1e-4)
 
 
 def test_loss_terms_and_gradients():
