@@ -28,6 +28,9 @@ def register(subparsers) -> None:
                         "open_source (recording .bag/.db3, sim:..., realsense)")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--checkpoint", default=str(DEFAULT_CKPT), help=f"VoteNet checkpoint (default {DEFAULT_CKPT.name})")
+    p.add_argument("--dataset", choices=("sunrgbd", "scannet"),
+                   help="head sizes of a released facebookresearch/votenet .tar checkpoint (default: from its "
+                        "tensor shapes)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--threshold", type=float, default=0.5, help="objectness threshold (default 0.5)")
     p.add_argument("--num-points", type=int, default=None, help="points sampled per scan (default: checkpoint's)")
@@ -91,11 +94,11 @@ def run(args) -> int:
     if not 0.0 <= args.threshold < 1.0:
         raise CLIError("--threshold must be in [0, 1)", 2)
     device = resolve_device(args.device)
-    if not Path(args.checkpoint).is_file():
+    if not Path(args.checkpoint).exists():
         raise CLIError(f"checkpoint {args.checkpoint} does not exist (train one with `depth3d train det` or "
                        f"use data/votenet_synthetic.pt)")
     post = PostConfig(remove_empty_box=True, per_class_proposal=False, conf_thresh=args.threshold)
-    det = Detector(args.checkpoint, device, args.num_points, post)
+    det = Detector(args.checkpoint, device, args.num_points, post, dataset=args.dataset)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     last_points, last_boxes = None, []

@@ -370,3 +370,21 @@ class PackedVoteNetDataset(_Base):
             self._votes[i] = compute_votes(pc, bb)
         return make_sample(pc, bb, self._votes[i], self.cfg, self.num_points, self._rng(i), self.augment,
                            scan_idx=i)
+
+
+LAYOUTS = ("votenet", "sunrgbd-frames", "scannet", "packed")
+
+
+def build_dataset(path: str, layout: str, num_points: int, augment: bool, ids=None):
+    """A detection dataset: ``layout`` ``votenet`` (SUN RGB-D layout folder), ``sunrgbd-frames`` (raw frames),
+    ``scannet`` (VoteNet's ScanNet layout) or ``packed`` (a ``depth3d sim pack`` .npz); ``ids``: scan ids
+    (votenet, sunrgbd-frames) or scan names (scannet), default all."""
+    if layout == "votenet":
+        return SunRGBDVoteNetDataset(path, ids=ids, num_points=num_points, augment=augment)
+    if layout == "sunrgbd-frames":
+        return SunRGBDFrameDataset(path, ids=ids, num_points=num_points, augment=augment)
+    if layout == "packed":
+        return PackedVoteNetDataset(path, num_points=num_points, augment=augment)
+    if layout == "scannet":
+        return ScanNetVoteNetDataset(path, scans=ids, num_points=num_points, augment=augment)
+    raise ValueError(f"unknown dataset layout {layout!r} (one of {', '.join(LAYOUTS)})")

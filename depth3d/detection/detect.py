@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from depth3d.detection.decode import DEMO_CONFIG, PostConfig, detections_to_dicts, parse_predictions
-from depth3d.models.votenet import VoteNet, fold_batchnorm, load_checkpoint
+from depth3d.models.votenet import VoteNet, fold_batchnorm, load_votenet
 from depth3d.models.votenet.config import DatasetConfig
 
 CAM_TO_DEPTH = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
@@ -104,15 +104,18 @@ class Detector:
     """A VoteNet checkpoint ready to run on upright point clouds."""
 
     def __init__(self, checkpoint: str | Path, device: str = "cpu", num_points: int | None = None,
-                 post: PostConfig = DEMO_CONFIG, seed: int = 0, fold_bn: bool = True) -> None:
-        """``fold_bn``: run a copy with the batch norms folded into the convolutions (same boxes up to float
+                 post: PostConfig = DEMO_CONFIG, seed: int = 0, fold_bn: bool = True,
+                 dataset: str | None = None) -> None:
+        """``checkpoint``: any file :func:`depth3d.models.votenet.load_votenet` reads (``dataset``: head sizes
+        of a released facebookresearch/votenet .tar, "sunrgbd" or "scannet"; default from its shapes).
+        ``fold_bn``: run a copy with the batch norms folded into the convolutions (same boxes up to float
         rounding, ~15% faster on CPU; see :func:`depth3d.models.votenet.fold_batchnorm`)."""
-        net, cfg, ckpt = load_checkpoint(checkpoint)
+        net, cfg, ckpt = load_votenet(checkpoint, dataset)
         net = net.to(device).eval()
         self.net: VoteNet = fold_batchnorm(net) if fold_bn else net
         self.cfg: DatasetConfig = cfg
         self.device = device
-        self.num_points = int(num_points or ckpt.get("num_points", 20000))
+        self.num_points = int(num_points or ckpt.get("num_points") or 20000)
         self.post = post
         self.seed = seed
 

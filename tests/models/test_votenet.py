@@ -1,10 +1,18 @@
-"""VoteNet model: the full configuration's state_dict equals the reference's, forward shapes, losses."""
+"""VoteNet model: the full configuration's state_dict equals the reference's, forward shapes, losses; the one
+checkpoint reader (the shipped model file, the released facebookresearch/votenet .tar format, with
+weights_only loading; files that would run code are refused without running it; `depth3d train det` runs
+are read in tests/train)."""
+
+import json
+import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from depth3d.models.votenet import VoteNet, scannet_config, small_config, sunrgbd_config, tiny_config
+from depth3d.models.votenet import (CheckpointError, VoteNet, build_votenet, load_votenet, save_checkpoint,
+                                    scannet_config, small_config, sunrgbd_config, tiny_config)
 from depth3d import ops
 from depth3d.models.votenet.loss import get_loss, huber_loss, nn_distance
 
@@ -181,3 +189,126 @@ def test_huber_and_chamfer():
     b_ = torch.tensor([[[0.0, 0, 1]]])
     d1, i1, d2, i2 = nn_distance(a, b_, l1=True)
     assert d1.tolist() == [[1.0, 2.0]] and d2.tolist() == [[1.0]] and i2.tolist() == [[0]]
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "data" / "votenet_synthetic.pt"
+
+
+def _official_tar(path: Path, cfg, seed: int = 0) -> dict:
+    """A file in the released checkpoints' format: {'epoch', 'model_state_dict', 'optimizer_state_dict',
+    'loss'} with the reference's keys and shapes (written down from its code in test_votenet.py), random
+    weights (a randomly initialised model)."""
+    torch.manual_seed(seed)
+    net = VoteNet.from_dataset_config(cfg, input_feature_dim=1, num_proposal=256, sampling="seed_fps")
+    sd = net.state_dict()
+    want = reference_state_dict_shapes(1, cfg.num_heading_bin, cfg.num_size_cluster, cfg.num_class)
+    assert {k: tuple(v.shape) for k, v in sd.items()} == want
+    for k, v in sd.items():  # non-trivial batch-norm statistics, so eval mode differs from a fresh model
+        if k.endswith("running_var"):
+            v.uniform_(0.5, 2.0)
+        elif k.endswith("running_mean"):
+            v.normal_(0, 0.1)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    torch.save({"epoch": 180, "model_state_dict": sd, "optimizer_state_dict": opt.state_dict(), "loss": 1.5}, path)
+    return sd
+
+
+def test_official_tar_loads_strict_with_inferred_head(tmp_path, device):
+    sd = _official_tar(tmp_path / "pretrained_votenet_on_sunrgbd.tar", sunrgbd_config())
+    net, cfg, info = load_votenet(tmp_path / "pretrained_votenet_on_sunrgbd.tar")
+    assert info["kind"] == "official" and cfg.name == "sunrgbd" and info["num_points"] == 20000
+    assert (net.num_proposal, net.pnet.sampling, net.input_feature_dim) == (256, "seed_fps", 1)
+    assert all(torch.equal(v, sd[k]) for k, v in net.state_dict().items())
+    # same outputs as the network built the reference demo's way with the state dict loaded directly
+    ref = VoteNet.from_dataset_config(sunrgbd_config(), input_feature_dim=1, num_proposal=256,
+                                      sampling="seed_fps")
+    ref.load_state_dict(sd, strict=True)
+    pc = torch.rand(1, 4096, 4, generator=torch.Generator().manual_seed(2)) * torch.tensor([4.0, 4.0, 2.0, 1.0])
+    with torch.no_grad():
+        a, b = net.to(device)(pc.to(device)), ref.eval().to(device)(pc.to(device))
+    for k in ("center", "objectness_scores", "sem_cls_scores", "size_residuals"):
+        assert torch.equal(a[k], b[k]), k
+    # ScanNet's head is recognised too; a wrong --dataset is a clear error
+    _official_tar(tmp_path / "scannet.tar", scannet_config())
+    with pytest.warns(UserWarning, match="placeholders"):
+        _, cfg, _ = load_votenet(tmp_path / "scannet.tar")
+    assert cfg.name == "scannet" and cfg.num_heading_bin == 1
+    with pytest.raises(CheckpointError, match="proposal head has 79 outputs"):
+        load_votenet(tmp_path / "pretrained_votenet_on_sunrgbd.tar", dataset="scannet")
+
+
+def test_official_tar_through_detect_and_eval(tmp_path, run_cli):
+    ckpt = tmp_path / "pretrained_votenet_on_sunrgbd.tar"
+    _official_tar(ckpt, sunrgbd_config())
+    from depth3d.sim.dataset import ScanOptions, write_scans
+
+    scans = tmp_path / "scans"
+    write_scans(scans, 2, seed=5, options=ScanOptions(width=160, height=120, num_points=3000, min_points=20),
+                val_fraction=0.5, progress=False)
+    p = run_cli("detect", scans / "000000_pc.npz", "-o", tmp_path / "det", "--checkpoint", ckpt, "--dataset",
+                "sunrgbd", "--num-points", "4096", "--threshold", "0.0")
+    assert p.returncode == 0, p.stderr
+    boxes = json.loads((tmp_path / "det" / "000000_pc_boxes.json").read_text())["boxes"]
+    assert boxes and all(len(b["corners"]) == 8 and b["class"] in sunrgbd_config().classes for b in boxes)
+    p = run_cli("eval", "det", ckpt, "--data", scans, "--split", "all", "--num-points", "4096", "-o",
+                tmp_path / "m.json")
+    assert p.returncode == 0, p.stderr
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert m["scans"] == 2 and 0.0 <= m["mAP@0.25"] <= 1.0
+
+
+class _Payload:
+    """Unpickling this runs ``Path(marker).touch()``."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_file_that_runs_code_on_load_is_refused(tmp_path, run_cli):
+    marker = tmp_path / "payload_ran"
+    bad = tmp_path / "evil.tar"
+    torch.save({"model_state_dict": {"x": torch.zeros(1)}, "epoch": _Payload(str(marker))}, bad)
+    # the payload is real: plain unpickling runs it
+    probe = tmp_path / "probe"
+    pickle.loads(pickle.dumps(_Payload(str(probe))))
+    assert probe.exists()
+    with pytest.raises(CheckpointError, match="refused"):
+        load_votenet(bad)
+    assert not marker.exists()
+    p = run_cli("detect", tmp_path / "x.npz", "-o", tmp_path / "o", "--checkpoint", bad)
+    assert p.returncode == 1 and "refused" in p.stderr and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert not marker.exists()
+
+
+def test_model_file_round_trip_and_errors(tmp_path):
+    torch.manual_seed(0)
+    cfg = sunrgbd_config()
+    net = build_votenet(cfg, "tiny").eval()
+    assert net.hparams["npoints"] == list(tiny_config()["npoints"])
+    assert net.num_proposal == tiny_config()["num_proposal"]
+    save_checkpoint(tmp_path / "m.pt", net, cfg, {"num_points": 4096})
+    back, cfg2, info = load_votenet(tmp_path / "m.pt")
+    assert info["kind"] == "model" and info["num_points"] == 4096 and cfg2.classes == cfg.classes
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in back.state_dict().items())
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.pt"):
+        load_votenet(tmp_path / "junk.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="expected a VoteNet checkpoint"):
+        load_votenet(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_votenet(tmp_path / "missing.pt")
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="shipped weights absent")
+def test_shipped_model_loads_weights_only(device):
+    net, cfg, info = load_votenet(SHIPPED)
+    assert info["kind"] == "model" and info["num_points"] == 2048 and cfg.name == "sunrgbd"
+    pc = torch.rand(1, 2048, 4, generator=torch.Generator().manual_seed(0)) * torch.tensor([4.0, 4.0, 2.0, 1.0])
+    with torch.no_grad():
+        ep = net.to(device)(pc.to(device))
+    assert np.isfinite(ep["center"].cpu().numpy()).all()

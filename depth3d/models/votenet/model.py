@@ -1,24 +1,19 @@
 """VoteNet (Qi et al., ICCV 2019) with the module layout of facebookresearch/votenet ``models/``.
 
 Loading the released checkpoints (``demo_files/pretrained_votenet_on_sunrgbd.tar`` /
-``..._on_scannet.tar`` of the reference repository)::
+``..._on_scannet.tar`` of the reference repository), like every other VoteNet checkpoint::
 
-    import torch
-    from depth3d.models.votenet import VoteNet, sunrgbd_config
-    net = VoteNet.from_dataset_config(sunrgbd_config(), input_feature_dim=1, num_proposal=256,
-                                      sampling="seed_fps")       # the reference demo's settings
-    ckpt = torch.load("pretrained_votenet_on_sunrgbd.tar", map_location="cpu", weights_only=False)
-    net.load_state_dict(ckpt["model_state_dict"], strict=True)
-    net.eval()
+    from depth3d.models.votenet import load_votenet
+    net, dataset_cfg, info = load_votenet("pretrained_votenet_on_sunrgbd.tar")   # weights_only, strict
 
-(ScanNet: ``scannet_config(np.load('scannet_means.npz')['arr_0'])``, ``input_feature_dim=1``.) Input
+(the parameter names of the reference come from the module structure, :mod:`depth3d.models.pointnet2`). Input
 ``point_clouds``: (B, N, 3 + input_feature_dim) float32: x, y, z in the upright depth frame (x right,
 y forward, z up, metres) followed by the features (the height above the floor, ``z - percentile(z, 0.99)``,
 for the released models).
 
 ``width`` (default 1.0) scales every hidden width, and ``npoints``/``nsamples``/``num_seed``-related
 settings are configurable for small CPU models; with the defaults the parameter names and shapes equal the
-reference's (tests/votenet/test_state_dict.py).
+reference's (tests/models/test_votenet.py).
 """
 
 from __future__ import annotations
@@ -244,9 +239,22 @@ def micro_config() -> dict:
                 width=0.25, num_proposal=64)
 
 
-def build_votenet(cfg: DatasetConfig, **kwargs) -> VoteNet:
-    """VoteNet for dataset config ``cfg``; kwargs as :class:`VoteNet` (``**small_config()`` for CPU)."""
-    return VoteNet.from_dataset_config(cfg, **kwargs)
+#: model sizes of :func:`build_votenet`: "full" is the paper's network, the rest shrink it for CPUs
+MODEL_CONFIGS = ("micro", "tiny", "small", "full")
+
+
+def build_votenet(cfg: DatasetConfig, config: str = "full", **overrides) -> VoteNet:
+    """The one VoteNet builder: the network for dataset config ``cfg`` with a height feature
+    (``input_feature_dim=1``), 256 proposals, ``vote_fps`` sampling, at size ``config`` (one of
+    :data:`MODEL_CONFIGS`: ``full`` the paper's, or :func:`small_config`, :func:`tiny_config`,
+    :func:`micro_config`); ``overrides``: any other :class:`VoteNet` keyword (num_proposal, sampling, ...)."""
+    sizes = {"full": dict, "small": small_config, "tiny": tiny_config, "micro": micro_config}
+    if config not in sizes:
+        raise ValueError(f"VoteNet model config must be one of {MODEL_CONFIGS}, got {config!r}")
+    kw = dict(input_feature_dim=1, num_proposal=256, sampling="vote_fps")
+    kw.update(sizes[config]())
+    kw.update(overrides)
+    return VoteNet.from_dataset_config(cfg, **kw)
 
 
 def fold_batchnorm(net: VoteNet) -> VoteNet:
@@ -272,49 +280,3 @@ def fold_batchnorm(net: VoteNet) -> VoteNet:
     if left:
         raise RuntimeError(f"fold_batchnorm: batch norms not folded: {left}")
     return out
-
-
-def save_checkpoint(path, net: VoteNet, cfg: DatasetConfig, extra: dict | None = None, half: bool = False) -> None:
-    """Write ``{"model_state_dict", "hparams", "dataset_config", ...}`` atomically (``half``: fp16 weights)."""
-    from depth3d.io.atomic import atomic_write
-
-    sd = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu() for k, v in net.state_dict().items()}
-    obj = {"model_state_dict": sd, "hparams": net.hparams, "dataset_config": cfg.to_dict(), **(extra or {})}
-    with atomic_write(path, "wb") as f:
-        torch.save(obj, f)
-
-
-def load_checkpoint(path, map_location="cpu") -> tuple[VoteNet, DatasetConfig, dict]:
-    """(model in eval mode, dataset config, the whole checkpoint dict) from :func:`save_checkpoint` output."""
-    from pathlib import Path
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"VoteNet checkpoint {p} does not exist")
-    try:
-        ckpt = torch.load(p, map_location=map_location, weights_only=False)
-    except Exception as exc:
-        raise ValueError(f"{p}: not a readable torch checkpoint ({exc})") from None
-    if isinstance(ckpt, dict) and ckpt.get("task") == "det" and "model" in ckpt:
-        # a `depth3d train det` checkpoint (depth3d.train.checkpoint): rebuild from its config
-        from depth3d.train.tasks.det import build_net
-
-        cfg = DatasetConfig.from_dict(ckpt["config"]["data"]["dataset_config"])
-        net = build_net(ckpt["config"], cfg)
-        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()},
-                            strict=True)
-        net.eval()
-        ckpt.setdefault("num_points", ckpt["config"]["data"].get("num_points"))
-        return net, cfg, ckpt
-    if not isinstance(ckpt, dict) or "hparams" not in ckpt or "model_state_dict" not in ckpt:
-        raise ValueError(f"{p}: expected a depth3d VoteNet checkpoint ('hparams' and 'model_state_dict', or a "
-                         "`depth3d train det` run's last.pt/best.pt)")
-    hp = dict(ckpt["hparams"])
-    cfg = DatasetConfig.from_dict(ckpt["dataset_config"])
-    for k in ("num_class", "num_heading_bin", "num_size_cluster", "mean_size_arr"):
-        hp.pop(k, None)
-    net = VoteNet.from_dataset_config(cfg, **hp)
-    sd = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model_state_dict"].items()}
-    net.load_state_dict(sd, strict=True)
-    net.eval()
-    return net, cfg, ckpt
