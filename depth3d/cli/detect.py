@@ -33,6 +33,8 @@ def register(subparsers) -> None:
                         "tensor shapes)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--threshold", type=float, default=0.5, help="objectness threshold (default 0.5)")
+    p.add_argument("--nms", choices=("agnostic", "class"), default="agnostic",
+                   help="3D NMS between boxes of any class (default, as the reference demo) or only within a class")
     p.add_argument("--num-points", type=int, default=None, help="points sampled per scan (default: checkpoint's)")
     p.add_argument("--frame", choices=("auto", "upright", "camera"), default="auto",
                    help="frame of the input cloud: upright (x right, y forward, z up) or camera (x right, y down, "
@@ -85,7 +87,7 @@ def _render(points, boxes, view: bool, screenshot: str | None) -> None:
 
 def run(args) -> int:
     from depth3d.cli._common import resolve_device
-    from depth3d.detection.decode import PostConfig
+    from depth3d.detection.decode import demo_config
     from depth3d.detection.detect import Detector, camera_to_upright, frames_to_clouds, load_scan
     from depth3d.viz.boxes import write_boxes, write_boxes_ply
 
@@ -97,7 +99,7 @@ def run(args) -> int:
     if not Path(args.checkpoint).exists():
         raise CLIError(f"checkpoint {args.checkpoint} does not exist (train one with `depth3d train det` or "
                        f"use data/votenet_synthetic.pt)")
-    post = PostConfig(remove_empty_box=True, per_class_proposal=False, conf_thresh=args.threshold)
+    post = demo_config(args.threshold, args.nms)
     det = Detector(args.checkpoint, device, args.num_points, post, dataset=args.dataset)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)

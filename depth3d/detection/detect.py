@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from depth3d.detection.decode import DEMO_CONFIG, PostConfig, detections_to_dicts, parse_predictions
+from depth3d.detection.decode import (DEMO_CONFIG, PostConfig, demo_config, detections_to_dicts,
+                                      parse_predictions)
 from depth3d.models.votenet import VoteNet, fold_batchnorm, load_votenet
 from depth3d.models.votenet.config import DatasetConfig
 
@@ -168,8 +169,10 @@ class FrameDetector:
     every frame that looks at a wall)."""
 
     def __init__(self, checkpoint: str | Path, device: str = "cpu", threshold: float = 0.5, every: int = 1,
-                 tilt: float | str = "auto", warn_no_floor: bool = True) -> None:
-        post = PostConfig(remove_empty_box=True, per_class_proposal=False, conf_thresh=threshold)
+                 tilt: float | str = "auto", warn_no_floor: bool = True, nms: str = "agnostic") -> None:
+        """``nms``: "agnostic" (default, the reference demo's) or "class" (see
+        :func:`depth3d.detection.decode.demo_config`)."""
+        post = demo_config(threshold, nms)
         self.det = Detector(checkpoint, device, post=post)
         self.every, self.tilt, self.warn_no_floor = every, tilt, warn_no_floor
         self.boxes: list[dict] = []
