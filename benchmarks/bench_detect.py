@@ -1,7 +1,8 @@
 """Detection time per scan: VoteNet full configuration (the paper's: SA 2048/1024/512/256, 256 proposals),
 20,000 input points, batch 1, pre-processing + network + post-processing (NMS, empty-box removal), with
-our compiled ops (``--ops depth3d``) and with the plain-PyTorch ops (``--ops reference``), side by side in
-one process.
+our compiled ops (``--ops depth3d``) and with the plain-PyTorch ops (``--ops reference``: the reference
+back end of :mod:`depth3d.ops`, ``DEPTH3D_OPS_BACKEND=reference``), each in its own child process (the
+back end is chosen once per process).
 
     python benchmarks/bench_detect.py --device cpu --ops depth3d reference --repeats 5 --threads 2
 
@@ -25,7 +26,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from depth3d.detection.decode import DEMO_CONFIG, parse_predictions  # noqa: E402
-from depth3d.models.votenet import VoteNet, _ops, fold_batchnorm, sunrgbd_config  # noqa: E402
+from depth3d.models.votenet import VoteNet, fold_batchnorm, sunrgbd_config  # noqa: E402
+
+BACKEND_ENV = {"depth3d": "compiled", "reference": "reference"}
 
 
 def make_cloud(n: int) -> np.ndarray:
@@ -66,24 +69,38 @@ def main() -> int:
                     help="keep the batch norms (default: folded into the convolutions, as "
                          "depth3d.detection.Detector runs the model)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    pts = make_cloud(args.points)
-    net = VoteNet.from_dataset_config(sunrgbd_config(), input_feature_dim=1, num_proposal=256,
-                                      sampling="vote_fps").eval().to(args.device)
-    if not args.no_fold:
-        net = fold_batchnorm(net)
     res = {}
-    for ops in args.ops:
-        try:
-            _ops.set_backend(ops)
-        except Exception as exc:
-            print(f"ops {ops}: unavailable ({exc})")
-            continue
+    if len(args.ops) > 1:  # one child process per back end
+        import os
+        import subprocess
+        import tempfile
+
+        for name in args.ops:
+            with tempfile.TemporaryDirectory() as tmp:
+                argv = [sys.executable, __file__, "--device", args.device, "--ops", name, "--points",
+                        str(args.points), "--repeats", str(args.repeats), "--threads", str(args.threads),
+                        "--json", str(Path(tmp) / "r.json"), *(["--no-fold"] if args.no_fold else [])]
+                env = dict(os.environ, DEPTH3D_OPS_BACKEND=BACKEND_ENV[name])
+                if subprocess.run(argv, env=env).returncode == 0:
+                    res[name] = json.loads((Path(tmp) / "r.json").read_text())[name]
+    else:
+        from depth3d import ops
+
+        name = args.ops[0]
+        torch.set_num_threads(args.threads)
+        torch.manual_seed(0)
+        pts = make_cloud(args.points)
+        net = VoteNet.from_dataset_config(sunrgbd_config(), input_feature_dim=1, num_proposal=256,
+                                          sampling="vote_fps").eval().to(args.device)
+        if not args.no_fold:
+            net = fold_batchnorm(net)
+        if ops.backend_name() != BACKEND_ENV[name]:
+            print(f"ops {name}: unavailable (depth3d.ops runs its {ops.backend_name()} back end here)")
+            return 1
         detect_once(net, pts, args.device)  # warm-up (and build)
         times = [detect_once(net, pts, args.device) for _ in range(args.repeats)]
-        res[ops] = {"median_s": statistics.median(times), "min_s": min(times), "times_s": times}
-        print(f"{ops:10s} median {res[ops]['median_s'] * 1000:8.1f} ms  min {min(times) * 1000:8.1f} ms  "
+        res[name] = {"median_s": statistics.median(times), "min_s": min(times), "times_s": times}
+        print(f"{name:10s} median {res[name]['median_s'] * 1000:8.1f} ms  min {min(times) * 1000:8.1f} ms  "
               f"({args.repeats} runs, {args.points} points, {args.device}, {args.threads} threads)")
     if "depth3d" in res and "reference" in res:
         f = res["reference"]["median_s"] / res["depth3d"]["median_s"]

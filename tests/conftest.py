@@ -44,3 +44,15 @@ def run_cli():
         return proc
 
     return _run
+
+
+def _devices() -> list[str]:
+    import torch
+
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+@pytest.fixture(params=_devices())
+def device(request) -> str:
+    """Each torch device of this machine: "cpu", and "cuda" when a GPU is available."""
+    return request.param

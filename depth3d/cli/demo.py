@@ -43,9 +43,10 @@ def run(args: argparse.Namespace) -> int:
     from depth3d.cli._common import resolve_device
     from depth3d.cli.detect import DEFAULT_TILT
     from depth3d.core.cloud import PointCloud
-    from depth3d.detection.detect import FrameDetector, boxes_lineset, write_lineset_ply
+    from depth3d.detection.detect import FrameDetector
     from depth3d.geometry import rgbd_to_cloud
     from depth3d.io.clouds import write_cloud
+    from depth3d.viz.boxes import boxes_to_lineset, write_boxes_ply
     from depth3d.viz.viewer import show
 
     if args.every < 1:
@@ -84,11 +85,11 @@ def run(args: argparse.Namespace) -> int:
     det.write(out / "boxes.json", source=source, checkpoint=str(ckpt))
     _, idx, up_cloud, boxes = best
     write_cloud(out / f"frame_{idx:06d}_cloud.ply", up_cloud)
-    write_lineset_ply(out / f"frame_{idx:06d}_boxes.ply", boxes)
+    write_boxes_ply(out / f"frame_{idx:06d}_boxes.ply", boxes)
     print(f"{len(det.records)} frames in {sum(times):.2f} s (median {1e3 * float(np.median(times)):.0f} ms a frame: "
           f"cloud, levelling, detection)")
     print(f"wrote {out / 'boxes.json'}, {out / f'frame_{idx:06d}_cloud.ply'}, {out / f'frame_{idx:06d}_boxes.ply'}")
-    geoms = [up_cloud, boxes_lineset(boxes)]
+    geoms = [up_cloud, boxes_to_lineset(boxes)]
     view = dict(front=[0.0, -1.0, 0.9], up=[0.0, 0.0, 1.0], zoom=0.55)
     if args.view:
         show(geoms, title=f"depth3d demo: frame {idx}", **view)

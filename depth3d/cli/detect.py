@@ -31,8 +31,13 @@ def register(subparsers) -> None:
                         "open_source (recording .bag/.db3, sim:..., realsense)")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--checkpoint", default=str(DEFAULT_CKPT), help=f"VoteNet checkpoint (default {DEFAULT_CKPT.name})")
+    p.add_argument("--dataset", choices=("sunrgbd", "scannet"),
+                   help="head sizes of a released facebookresearch/votenet .tar checkpoint (default: from its "
+                        "tensor shapes)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--threshold", type=float, default=0.5, help="objectness threshold (default 0.5)")
+    p.add_argument("--nms", choices=("agnostic", "class"), default="agnostic",
+                   help="3D NMS between boxes of any class (default, as the reference demo) or only within a class")
     p.add_argument("--num-points", type=int, default=None, help="points sampled per scan (default: checkpoint's)")
     p.add_argument("--frame", choices=("auto", "upright", "camera"), default="auto",
                    help="frame of the input cloud: upright (x right, y forward, z up) or camera (x right, y down, "
@@ -79,14 +84,14 @@ def _render(points, boxes, view: bool, screenshot: str | None) -> None:
     import numpy as np
 
     from depth3d.core.cloud import PointCloud
-    from depth3d.detection.detect import boxes_lineset
+    from depth3d.viz.boxes import boxes_to_lineset
     from depth3d.viz.viewer import show
 
     pts = np.asarray(points, np.float32) if points is not None and len(points) else np.zeros((1, 3), np.float32)
     z = pts[:, 2]
     g = np.clip((z - z.min()) / max(float(np.ptp(z)), 1e-6), 0, 1)
     cols = np.stack([0.35 + 0.4 * g, 0.35 + 0.4 * g, 0.45 + 0.3 * g], 1)
-    geoms = [PointCloud(pts, cols), boxes_lineset(boxes)]
+    geoms = [PointCloud(pts, cols), boxes_to_lineset(boxes)]
     kw = dict(front=[0.0, -1.0, 0.8], up=[0.0, 0.0, 1.0], zoom=0.6)
     if screenshot:
         show(geoms, screenshot=screenshot, **kw)
@@ -96,21 +101,20 @@ def _render(points, boxes, view: bool, screenshot: str | None) -> None:
 
 def run(args) -> int:
     from depth3d.cli._common import resolve_device
-    from depth3d.detection.decode import PostConfig
-    from depth3d.detection.detect import (Detector, camera_to_upright, frames_to_clouds, load_scan,
-                                          write_lineset_ply)
-    from depth3d.viz.boxes import write_boxes
+    from depth3d.detection.decode import demo_config
+    from depth3d.detection.detect import Detector, camera_to_upright, frames_to_clouds, load_scan
+    from depth3d.viz.boxes import write_boxes, write_boxes_ply
 
     if args.every < 1:
         raise CLIError("--every must be >= 1", 2)
     if not 0.0 <= args.threshold < 1.0:
         raise CLIError("--threshold must be in [0, 1)", 2)
     device = resolve_device(args.device)
-    if not Path(args.checkpoint).is_file():
+    if not Path(args.checkpoint).exists():
         raise CLIError(f"checkpoint {args.checkpoint} does not exist (train one with `depth3d train det` or "
                        f"use data/votenet_synthetic.pt)")
-    post = PostConfig(remove_empty_box=True, per_class_proposal=False, conf_thresh=args.threshold)
-    det = Detector(args.checkpoint, device, args.num_points, post)
+    post = demo_config(args.threshold, args.nms)
+    det = Detector(args.checkpoint, device, args.num_points, post, dataset=args.dataset)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     last_points, last_boxes = None, []
@@ -129,7 +133,7 @@ def run(args) -> int:
             if res.message:
                 print(f"depth3d detect: {spec}: {res.message}", file=sys.stderr)
             write_boxes(out / f"{name}_boxes.json", res.boxes)
-            write_lineset_ply(out / f"{name}_boxes.ply", res.boxes)
+            write_boxes_ply(out / f"{name}_boxes.ply", res.boxes)
             if args.save_cloud and res.points is not None:
                 from depth3d.core.cloud import PointCloud
                 from depth3d.io.clouds import write_cloud
@@ -146,7 +150,7 @@ def run(args) -> int:
                     res = det.detect(pts)
                     if res.message:
                         print(f"depth3d detect: {spec} frame {idx}: {res.message}", file=sys.stderr)
-                    write_lineset_ply(out / f"{name}_f{idx:06d}_boxes.ply", res.boxes)
+                    write_boxes_ply(out / f"{name}_f{idx:06d}_boxes.ply", res.boxes)
                     frames.append({"index": int(idx), "timestamp": float(ts), "boxes": res.boxes,
                                    "levelling": levelled[-1].to_dict()})
                     print(f"{spec} frame {idx}: {len(res.boxes)} boxes")

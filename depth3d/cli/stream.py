@@ -57,6 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     det.add_argument("--boxes", metavar="FILE", help="write the detections of every processed frame as JSON")
     det.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="detection device (default cpu)")
     det.add_argument("--threshold", type=float, default=0.5, help="objectness threshold (default 0.5)")
+    det.add_argument("--nms", choices=("agnostic", "class"), default="agnostic",
+                     help="3D NMS between boxes of any class (default, as the reference demo) or only within a class")
     p.set_defaults(func=run)
 
 
@@ -198,7 +200,7 @@ def _make_detector(args: argparse.Namespace):
     if not ckpt.is_file():
         raise CLIError(f"--detect {ckpt}: checkpoint does not exist (train one with `depth3d train det`)", code=2)
     return FrameDetector(str(ckpt), resolve_device(args.device), args.threshold, args.detect_every, args.tilt,
-                         warn_no_floor=False)
+                         warn_no_floor=False, nms=args.nms)
 
 
 def _loop(args, source, recorder, preview, detector=None) -> tuple[int, str | None]:

@@ -29,15 +29,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from depth3d.detection.boxes import points_in_box
+from depth3d.geometry.boxes import points_in_box, rotz
 from depth3d.models.votenet.config import DatasetConfig, scannet_config, sunrgbd_config
 
 MAX_NUM_OBJ = 64
-
-
-def rotz(t: float) -> np.ndarray:
-    c, s = np.cos(t), np.sin(t)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
 
 
 def random_sampling(n: int, num_sample: int, rng: np.random.Generator, replace: bool | None = None) -> np.ndarray:
@@ -375,3 +370,21 @@ class PackedVoteNetDataset(_Base):
             self._votes[i] = compute_votes(pc, bb)
         return make_sample(pc, bb, self._votes[i], self.cfg, self.num_points, self._rng(i), self.augment,
                            scan_idx=i)
+
+
+LAYOUTS = ("votenet", "sunrgbd-frames", "scannet", "packed")
+
+
+def build_dataset(path: str, layout: str, num_points: int, augment: bool, ids=None):
+    """A detection dataset: ``layout`` ``votenet`` (SUN RGB-D layout folder), ``sunrgbd-frames`` (raw frames),
+    ``scannet`` (VoteNet's ScanNet layout) or ``packed`` (a ``depth3d sim pack`` .npz); ``ids``: scan ids
+    (votenet, sunrgbd-frames) or scan names (scannet), default all."""
+    if layout == "votenet":
+        return SunRGBDVoteNetDataset(path, ids=ids, num_points=num_points, augment=augment)
+    if layout == "sunrgbd-frames":
+        return SunRGBDFrameDataset(path, ids=ids, num_points=num_points, augment=augment)
+    if layout == "packed":
+        return PackedVoteNetDataset(path, num_points=num_points, augment=augment)
+    if layout == "scannet":
+        return ScanNetVoteNetDataset(path, scans=ids, num_points=num_points, augment=augment)
+    raise ValueError(f"unknown dataset layout {layout!r} (one of {', '.join(LAYOUTS)})")

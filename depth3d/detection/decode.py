@@ -2,9 +2,12 @@
 ``parse_predictions`` / ``parse_groundtruths``), in the upright depth frame.
 
 Post-processing settings (:class:`PostConfig`) mirror the reference ``CONFIG_DICT``: ``remove_empty_box``
-(drop proposals with fewer than 5 input points inside), 3D NMS per class on the axis-aligned extent of
-each box (``nms_iou`` 0.25), ``per_class_proposal`` (each kept proposal yields one detection per class
-with score P(class) * P(object); used for mAP) and ``conf_thresh`` on the objectness probability.
+(drop proposals with fewer than 5 input points inside), 3D NMS on the axis-aligned extent of each box
+(``nms_iou`` 0.25; ``cls_nms``: only boxes of the same class suppress each other, else any two do),
+``per_class_proposal`` (each kept proposal yields one detection per class with score P(class) * P(object);
+used for mAP) and ``conf_thresh`` on the objectness probability. Evaluation uses the reference's
+train/eval settings (per-class NMS, per-class proposals); showing detections uses its demo.py settings
+(class-agnostic NMS: one box per object even when proposals on it disagree about the class).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from depth3d.detection.boxes import boxes_corners, nms_3d_faster_samecls, points_in_boxes_count
+from depth3d.geometry.boxes import boxes_corners, nms_3d_faster_samecls, points_in_boxes_count
 
 
 @dataclass
@@ -30,8 +33,19 @@ class PostConfig:
 
 #: settings of the reference evaluation (train.py / eval.py): mAP over per-class proposals
 EVAL_CONFIG = PostConfig()
-#: settings for showing detections (reference demo.py): one class per box, objectness > 0.5
-DEMO_CONFIG = PostConfig(remove_empty_box=True, cls_nms=True, per_class_proposal=False, conf_thresh=0.5)
+#: settings for showing detections (reference demo.py): class-agnostic NMS, one class per box, objectness > 0.5
+DEMO_CONFIG = PostConfig(remove_empty_box=True, cls_nms=False, per_class_proposal=False, conf_thresh=0.5)
+#: ``--nms`` choices of ``depth3d detect`` / ``stream``: suppress overlapping boxes of any class, or per class
+NMS_MODES = ("agnostic", "class")
+
+
+def demo_config(threshold: float = 0.5, nms: str = "agnostic") -> PostConfig:
+    """:data:`DEMO_CONFIG` with objectness threshold ``threshold`` (0..1) and NMS ``nms`` ("agnostic": any two
+    boxes overlapping at 3D IoU > 0.25 keep only the higher-scoring one; "class": only boxes of one class)."""
+    if nms not in NMS_MODES:
+        raise ValueError(f"nms must be one of {NMS_MODES}, got {nms!r}")
+    return PostConfig(remove_empty_box=True, cls_nms=nms == "class", per_class_proposal=False,
+                      conf_thresh=threshold)
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from depth3d.detection.decode import DEMO_CONFIG, PostConfig, detections_to_dicts, parse_predictions
-from depth3d.models.votenet import VoteNet, fold_batchnorm, load_checkpoint
+from depth3d.detection.decode import (DEMO_CONFIG, PostConfig, demo_config, detections_to_dicts,
+                                      parse_predictions)
+from depth3d.models.votenet import VoteNet, fold_batchnorm, load_votenet
 from depth3d.models.votenet.config import DatasetConfig
 
 CAM_TO_DEPTH = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
@@ -110,15 +111,18 @@ class Detector:
     """A VoteNet checkpoint ready to run on upright point clouds."""
 
     def __init__(self, checkpoint: str | Path, device: str = "cpu", num_points: int | None = None,
-                 post: PostConfig = DEMO_CONFIG, seed: int = 0, fold_bn: bool = True) -> None:
-        """``fold_bn``: run a copy with the batch norms folded into the convolutions (same boxes up to float
+                 post: PostConfig = DEMO_CONFIG, seed: int = 0, fold_bn: bool = True,
+                 dataset: str | None = None) -> None:
+        """``checkpoint``: any file :func:`depth3d.models.votenet.load_votenet` reads (``dataset``: head sizes
+        of a released facebookresearch/votenet .tar, "sunrgbd" or "scannet"; default from its shapes).
+        ``fold_bn``: run a copy with the batch norms folded into the convolutions (same boxes up to float
         rounding, ~15% faster on CPU; see :func:`depth3d.models.votenet.fold_batchnorm`)."""
-        net, cfg, ckpt = load_checkpoint(checkpoint)
+        net, cfg, ckpt = load_votenet(checkpoint, dataset)
         net = net.to(device).eval()
         self.net: VoteNet = fold_batchnorm(net) if fold_bn else net
         self.cfg: DatasetConfig = cfg
         self.device = device
-        self.num_points = int(num_points or ckpt.get("num_points", 20000))
+        self.num_points = int(num_points or ckpt.get("num_points") or 20000)
         self.post = post
         self.seed = seed
 
@@ -153,44 +157,6 @@ class Detector:
         return DetectResult(boxes=boxes, message=msg, num_points=n, points=pts)
 
 
-def write_lineset_ply(path: str | Path, boxes: list[dict]) -> None:
-    """Boxes as one PLY of line sets (8 vertices and 12 edges a box, coloured by class), atomically."""
-    from depth3d.io.atomic import atomic_write
-    from depth3d.viz.boxes import _EDGES, class_color
-
-    verts, edges, cols = [], [], []
-    for i, b in enumerate(boxes):
-        verts.append(np.asarray(b["corners"], np.float64))
-        col = (class_color(int(b.get("class_id", 0))) * 255).astype(int)
-        for a, c in _EDGES:
-            edges.append((8 * i + a, 8 * i + c, *col))
-    v = np.concatenate(verts) if verts else np.zeros((0, 3))
-    lines = ["ply", "format ascii 1.0", "comment depth3d detect: oriented 3D boxes, upright frame (z up), metres",
-             f"element vertex {len(v)}", "property float x", "property float y", "property float z",
-             f"element edge {len(edges)}", "property int vertex1", "property int vertex2",
-             "property uchar red", "property uchar green", "property uchar blue", "end_header"]
-    lines += [f"{p[0]:.5f} {p[1]:.5f} {p[2]:.5f}" for p in v]
-    lines += [" ".join(str(int(x)) for x in e) for e in edges]
-    with atomic_write(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-
-
-def boxes_lineset(boxes: list[dict]):
-    """Open3D LineSet of the boxes' corners (coloured by class)."""
-    import open3d as o3d
-
-    from depth3d.viz.boxes import _EDGES, class_color
-
-    ls = o3d.geometry.LineSet()
-    if boxes:
-        ls.points = o3d.utility.Vector3dVector(np.concatenate([np.asarray(b["corners"]) for b in boxes]))
-        ls.lines = o3d.utility.Vector2iVector(np.array([(8 * i + a, 8 * i + c) for i in range(len(boxes))
-                                                        for a, c in _EDGES], np.int32))
-        ls.colors = o3d.utility.Vector3dVector(np.array([class_color(int(b.get("class_id", 0)))
-                                                         for b in boxes for _ in _EDGES]))
-    return ls
-
-
 def camera_points(frame) -> np.ndarray:
     """(N, 3) float32 points of the valid depth pixels of an RGB-D ``frame``: metres, camera frame (x right,
     y down, z forward)."""
@@ -209,8 +175,10 @@ class FrameDetector:
     every frame that looks at a wall)."""
 
     def __init__(self, checkpoint: str | Path, device: str = "cpu", threshold: float = 0.5, every: int = 1,
-                 tilt: float | str = "auto", warn_no_floor: bool = True) -> None:
-        post = PostConfig(remove_empty_box=True, per_class_proposal=False, conf_thresh=threshold)
+                 tilt: float | str = "auto", warn_no_floor: bool = True, nms: str = "agnostic") -> None:
+        """``nms``: "agnostic" (default, the reference demo's) or "class" (see
+        :func:`depth3d.detection.decode.demo_config`)."""
+        post = demo_config(threshold, nms)
         self.det = Detector(checkpoint, device, post=post)
         self.every, self.tilt, self.warn_no_floor = every, tilt, warn_no_floor
         self.boxes: list[dict] = []

@@ -13,7 +13,7 @@ from typing import Callable, Hashable
 
 import numpy as np
 
-from depth3d.detection.boxes import get_iou_obb
+from depth3d.geometry.boxes import get_iou_obb
 
 
 def voc_ap(rec: np.ndarray, prec: np.ndarray, use_07_metric: bool = False) -> float:
@@ -136,3 +136,49 @@ class APCalculator:
                 recs.append(v)
         out["AR"] = float(np.mean(recs)) if recs else float("nan")
         return out
+
+
+def detection_metrics(scans: list, class2type: dict, thresholds=(0.25, 0.5)) -> dict:
+    """mAP/AR and per-class AP at each IoU threshold of ``scans``: a list of (predictions [(class id, corners
+    (8, 3), score)], ground truth [(class id, corners)]) per scan. Returns ``{"mAP@t", "AR@t", "AP@t":
+    {class name: AP or NaN}}``."""
+    out: dict = {}
+    for t in thresholds:
+        calc = APCalculator(t, class2type)
+        calc.step([p for p, _ in scans], [g for _, g in scans])
+        m = calc.compute_metrics()
+        out[f"mAP@{t}"] = float(m["mAP"])
+        out[f"AR@{t}"] = float(m["AR"])
+        out[f"AP@{t}"] = {k.replace(" Average Precision", ""): float(v) for k, v in m.items()
+                          if k.endswith("Average Precision")}
+    return out
+
+
+def evaluate(net, loader, config, device: str = "cpu", post=None, on_batch: Callable | None = None,
+             progress: bool = False) -> list:
+    """The one detection evaluation loop: run ``net`` (eval mode, no gradients) over ``loader`` (batches of
+    the VoteNet training dicts) and decode with ``post`` (default: the reference evaluation's
+    :data:`~depth3d.detection.decode.EVAL_CONFIG`). ``on_batch(end_points, batch)`` is called per batch (e.g.
+    to accumulate losses; ``batch`` on ``device``). Returns the per-scan (predictions, ground truth) list that
+    :func:`detection_metrics` scores."""
+    import torch
+
+    from depth3d.detection.decode import EVAL_CONFIG, parse_groundtruths, parse_predictions
+
+    post = EVAL_CONFIG if post is None else post
+    net.eval()
+    scans: list = []
+    it = loader
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(loader, desc="eval", leave=False)
+    with torch.no_grad():
+        for batch in it:
+            batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+            end_points = net(batch["point_clouds"])
+            if on_batch is not None:
+                on_batch(end_points, batch)
+            preds, _ = parse_predictions(end_points, config, post, point_clouds=batch["point_clouds"])
+            scans.extend(zip(preds, parse_groundtruths(batch, config)))
+    return scans

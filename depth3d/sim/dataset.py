@@ -5,11 +5,11 @@ VoteNet (facebookresearch/votenet, ``sunrgbd/sunrgbd_data.py``) writes, per scan
 * ``IDX_pc.npz``: key ``pc``, (N, 6) float32 ``x, y, z, r, g, b``: points in the UPRIGHT depth frame
   (x right, y forward, z up, metres, camera at the origin, gravity along -z), colours in 0..1.
 * ``IDX_bbox.npy``: (K, 8) float64 ``cx, cy, cz, l/2, w/2, h/2, angle, class_id`` in the same frame: HALF
-  sizes, ``l`` along the object's heading, and ``angle`` as VoteNet stores it: the NEGATED yaw
-  (VoteNet's ``my_compute_box_3d`` rotates the box corners by ``rotz(-angle)``), class ids 0..9 in
+  sizes, ``l`` along the object's heading, and ``angle`` as VoteNet stores it: the NEGATED yaw (the
+  heading convention of :mod:`depth3d.geometry.boxes`: corners rotated by ``rotz(-angle)``), class ids 0..9 in
   :data:`~depth3d.sim.objects.CLASSES` order.
 * ``IDX_votes.npz``: key ``point_votes``, (N, 10) float32: ``[in_box, dx1, dy1, dz1, dx2, dy2, dz2, dx3,
-  dy3, dz3]``: for points inside up to three boxes (VoteNet's oriented-box test) the offsets
+  dy3, dz3]``: for points inside up to three boxes (:func:`depth3d.geometry.boxes.points_in_box`) the offsets
   ``box_centre - point``; a point in one box repeats its vote in all three slots, as VoteNet does.
 
 Plus, for the whole dataset: ``train.txt`` / ``val.txt`` (scan ids, one a line), ``split.json`` and
@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from depth3d.geometry.boxes import rotz
 from depth3d.sim.objects import CLASSES
 
 
@@ -49,28 +50,6 @@ class ScanOptions:
         if self.width <= 0 or self.height <= 0 or self.num_points <= 0 or self.min_points < 0:
             raise ValueError(f"ScanOptions: width, height, num_points must be positive and min_points >= 0, "
                              f"got {self}")
-
-
-def rotz(a: float) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
-def votenet_box_corners(row: np.ndarray) -> np.ndarray:
-    """(8, 3) corners of one VoteNet bbox row ``cx, cy, cz, l/2, w/2, h/2, angle, ...`` (as
-    VoteNet's ``my_compute_box_3d``: corners rotated by ``rotz(-angle)``)."""
-    c, (l, w, h), angle = row[:3], row[3:6], row[6]
-    x = np.array([-l, l, l, -l, -l, l, l, -l])
-    y = np.array([w, w, -w, -w, w, w, -w, -w])
-    z = np.array([h, h, h, h, -h, -h, -h, -h])
-    return (rotz(-angle) @ np.vstack([x, y, z])).T + c
-
-
-def points_in_votenet_box(points: np.ndarray, row: np.ndarray) -> np.ndarray:
-    """(N,) bool: which points (N, 3) lie inside the oriented box of a VoteNet bbox row."""
-    local = np.einsum("ij,jk->ik", np.asarray(points, np.float64)[:, :3] - row[:3], rotz(-row[6]))
-    # = (p - c) @ rotz(-a), i.e. rotz(-a)^T (p - c); einsum, not BLAS (see depth3d.sim.render._rotate)
-    return np.all(np.abs(local) <= row[3:6], axis=1)
 
 
 def compute_votes(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:

@@ -22,6 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
+from depth3d.geometry.boxes import box_corners
+from depth3d.geometry.boxes import rotz as _rotz
 from depth3d.sim.objects import CLASS_IDS, CLASSES, face_albedo, make_object
 
 #: class ids of the non-object ("stuff") meshes; the ten object classes use 0..9
@@ -60,11 +62,10 @@ class SceneObject:
     heading: float
 
     def corners(self) -> np.ndarray:
-        """(8, 3) float64 box corners in the world frame (bottom four, then top four)."""
-        l, w, h = self.size / 2
-        local = np.array([[sx * l, sy * w, sz * h] for sz in (-1, 1) for sx, sy in
-                          ((-1, -1), (1, -1), (1, 1), (-1, 1))])
-        return local @ _rotz(self.heading).T + self.centre
+        """(8, 3) float64 box corners in the world frame, in the order of
+        :func:`depth3d.geometry.boxes.box_corners` (bottom four, then top four; that module's heading is
+        the negated yaw)."""
+        return box_corners(self.centre, self.size, -self.heading)
 
     def votenet_row(self) -> np.ndarray:
         """(8,) float64 row of VoteNet's ``*_bbox.npy`` in the world frame: ``cx, cy, cz, l/2, w/2, h/2,
@@ -191,11 +192,6 @@ class Scene:
 
 
 # ---------------------------------------------------------------------- generation
-def _rotz(a: float) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
 def _rect(cx: float, cy: float, l: float, w: float, yaw: float) -> np.ndarray:
     """(4, 2) corners of an oriented rectangle."""
     c, s = np.cos(yaw), np.sin(yaw)

@@ -1,8 +1,11 @@
-"""Oriented 3D boxes for display: corners, Open3D line sets, class colours, and the boxes JSON format.
+"""Oriented 3D boxes for display: Open3D line sets, PLY line sets, class colours, and the boxes JSON format.
 
-Box convention (VoteNet's): centre (3,) metres, full size (l, w, h) along the box's heading axis, its side
-axis and z, heading angle (radians) about +z measured from +x. Coordinates are in whatever frame the boxes
-were produced in (for detection: the upright frame, x right, y forward, z up).
+Box dicts (the boxes JSON): centre (3,) metres, full size (l, w, h) along the box's heading axis, its side
+axis and z, and ``heading``: the yaw in radians counter-clockwise about +z from +x (seen from above). That
+is the NEGATED heading of :mod:`depth3d.geometry.boxes` (VoteNet's convention, which ``depth3d detect``
+also writes as ``heading_votenet``); corners come from :func:`depth3d.geometry.boxes.box_corners` with
+``-heading``, so the viewer, the PLY line sets and detection draw the same corners. Coordinates are in
+whatever frame the boxes were produced in (for detection: the upright frame, x right, y forward, z up).
 
 Boxes JSON (written by ``depth3d detect``, read by ``depth3d view``)::
 
@@ -18,6 +21,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from depth3d.geometry.boxes import EDGES, box_corners
+
 #: 20 distinct RGB colours (0..1); a class takes ``CLASS_COLORS[class_id % 20]``.
 CLASS_COLORS = np.array([
     [0.90, 0.10, 0.10], [0.10, 0.60, 0.90], [0.20, 0.75, 0.20], [0.95, 0.60, 0.10], [0.60, 0.20, 0.80],
@@ -25,18 +30,16 @@ CLASS_COLORS = np.array([
     [0.50, 0.10, 0.10], [0.10, 0.35, 0.50], [0.10, 0.45, 0.10], [0.55, 0.35, 0.05], [0.35, 0.10, 0.45],
     [0.05, 0.45, 0.45], [0.55, 0.15, 0.35], [0.30, 0.25, 0.10], [0.15, 0.15, 0.55], [0.45, 0.45, 0.05]])
 
-_EDGES = [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7)]
+
+def box_dict_corners(box: dict) -> np.ndarray:
+    """(8, 3) float64 corners (order of :func:`depth3d.geometry.boxes.box_corners`) of a box dict with
+    ``center``, ``size`` and optional ``heading`` (counter-clockwise yaw, radians; default 0)."""
+    return box_corners(box["center"], box["size"], -float(box.get("heading", 0.0)))
 
 
-def box_corners(center: Sequence[float], size: Sequence[float], heading: float) -> np.ndarray:
-    """(8, 3) float64 corners: bottom face (z - h/2) counter-clockwise from (+l/2, +w/2), then the top face."""
-    l, w, h = (float(s) / 2 for s in size)
-    x = np.array([l, -l, -l, l, l, -l, -l, l])
-    y = np.array([w, w, -w, -w, w, w, -w, -w])
-    z = np.array([-h, -h, -h, -h, h, h, h, h])
-    c, s = np.cos(heading), np.sin(heading)
-    pts = np.stack([c * x - s * y, s * x + c * y, z], axis=1)
-    return pts + np.asarray(center, dtype=np.float64)
+def _box_color(box: dict, i: int, classes: Sequence[str] | None) -> np.ndarray:
+    """A box's colour: by ``class_id`` when present (detections), else by ``class`` name, else by position."""
+    return class_color(box["class_id"] if "class_id" in box else box.get("class", i), classes)
 
 
 def class_color(name_or_id: Any, classes: Sequence[str] | None = None) -> np.ndarray:
@@ -51,20 +54,43 @@ def class_color(name_or_id: Any, classes: Sequence[str] | None = None) -> np.nda
 
 
 def boxes_to_lineset(boxes: list[dict], classes: Sequence[str] | None = None):
-    """One ``open3d.geometry.LineSet`` holding every box's 12 edges, coloured by class."""
+    """One ``open3d.geometry.LineSet`` holding every box's 12 edges (:data:`~depth3d.geometry.boxes.EDGES`),
+    coloured by class."""
     import open3d as o3d
 
     points, lines, colors = [], [], []
     for i, b in enumerate(boxes):
-        points.append(box_corners(b["center"], b["size"], b.get("heading", 0.0)))
-        lines.extend((a + 8 * i, c + 8 * i) for a, c in _EDGES)
-        colors.extend([class_color(b.get("class", i), classes)] * len(_EDGES))
+        points.append(box_dict_corners(b))
+        lines.extend((a + 8 * i, c + 8 * i) for a, c in EDGES)
+        colors.extend([_box_color(b, i, classes)] * len(EDGES))
     ls = o3d.geometry.LineSet()
     if boxes:
         ls.points = o3d.utility.Vector3dVector(np.concatenate(points))
         ls.lines = o3d.utility.Vector2iVector(np.asarray(lines, dtype=np.int32))
         ls.colors = o3d.utility.Vector3dVector(np.asarray(colors, dtype=np.float64))
     return ls
+
+
+def write_boxes_ply(path: str | Path, boxes: list[dict], classes: Sequence[str] | None = None) -> None:
+    """Boxes as one ASCII PLY of line sets (8 vertices and 12 edges a box, coloured as
+    :func:`boxes_to_lineset`), atomically."""
+    from depth3d.io.atomic import atomic_write
+
+    verts, edges = [], []
+    for i, b in enumerate(boxes):
+        verts.append(box_dict_corners(b))
+        col = (_box_color(b, i, classes) * 255).astype(int)
+        for a, c in EDGES:
+            edges.append((8 * i + a, 8 * i + c, *col))
+    v = np.concatenate(verts) if verts else np.zeros((0, 3))
+    lines = ["ply", "format ascii 1.0", "comment depth3d detect: oriented 3D boxes, upright frame (z up), metres",
+             f"element vertex {len(v)}", "property float x", "property float y", "property float z",
+             f"element edge {len(edges)}", "property int vertex1", "property int vertex2",
+             "property uchar red", "property uchar green", "property uchar blue", "end_header"]
+    lines += [f"{p[0]:.5f} {p[1]:.5f} {p[2]:.5f}" for p in v]
+    lines += [" ".join(str(int(x)) for x in e) for e in edges]
+    with atomic_write(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 def read_boxes(path: str | Path) -> list[dict]:

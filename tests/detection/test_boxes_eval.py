@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from depth3d.detection.boxes import (box3d_iou, box_corners, boxes_corners, nms_3d_faster_samecls,
+from depth3d.geometry.boxes import (box3d_iou, box_corners, boxes_corners, nms_3d_faster_samecls,
                                      points_in_box, points_in_boxes_count, polygon_clip)
 from depth3d.detection.evaluation import APCalculator, eval_det, eval_det_cls, voc_ap
 from depth3d.models.votenet import sunrgbd_config
@@ -118,3 +118,18 @@ def test_ap_calculator_perfect_and_missing_classes():
     # a GT class without predictions has AP 0
     rec, prec, ap = eval_det({0: [(0, b0, 0.9)]}, {0: [(0, b0), (5, b1)]})
     assert ap[0] == 1.0 and ap[5] == 0.0
+
+
+def test_demo_nms_modes():
+    from depth3d.detection.decode import demo_config
+
+    assert demo_config().cls_nms is False and demo_config(0.3, "class").cls_nms is True
+    assert demo_config(0.3).conf_thresh == 0.3 and not demo_config().per_class_proposal
+    # two overlapping boxes of different classes: per-class NMS keeps both, class-agnostic NMS the better one
+    boxes = np.array([[0, 0, 0, 1, 1, 1, 0.9, 0], [0.1, 0, 0, 1.1, 1, 1, 0.8, 1]], np.float64)
+    assert sorted(nms_3d_faster_samecls(boxes, 0.25)) == [0, 1]
+    agnostic = boxes.copy()
+    agnostic[:, 7] = 0  # what parse_predictions passes when cls_nms is False
+    assert nms_3d_faster_samecls(agnostic, 0.25) == [0]
+    with pytest.raises(ValueError, match="nms"):
+        demo_config(0.5, "per-class")

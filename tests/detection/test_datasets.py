@@ -7,7 +7,7 @@ import torch
 
 from depth3d.datasets.votenet_detection import (ScanNetVoteNetDataset, SunRGBDFrameDataset,
                                                 SunRGBDVoteNetDataset, compute_votes, make_sample)
-from depth3d.detection.boxes import points_in_box
+from depth3d.geometry.boxes import points_in_box
 from depth3d.detection.decode import parse_groundtruths
 from depth3d.models.votenet import sunrgbd_config
 

@@ -73,7 +73,7 @@ def test_camera_to_upright():
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="shipped weights not built yet")
 def test_shipped_model_finds_synthetic_objects(tmp_path, run_cli):
-    from depth3d.detection.boxes import box3d_iou, box_corners
+    from depth3d.geometry.boxes import box3d_iou, box_corners
     from depth3d.sim.dataset import ScanOptions, write_scans
 
     # a held-out scan: the shipped model trained on seed 1's scans

@@ -97,11 +97,24 @@ def test_official_parameter_names():
     assert "fp1.mlp.layer0.conv.weight" in PointNet2SemSegSSG(4).state_dict()
 
 
-def test_same_names_as_votenet_modules():
-    vn = pytest.importorskip("depth3d.models.votenet.pointnet2")
-    ours = PointnetSAModule([0, 64, 64, 128], npoint=64, radius=0.2, nsample=16)
-    theirs = vn.PointnetSAModuleVotes(npoint=64, radius=0.2, nsample=16, mlp=[0, 64, 64, 128])
-    assert set(ours.state_dict()) == set(theirs.state_dict())
+def test_votenet_uses_these_modules_with_given_or_prefix_sampling():
+    from depth3d.models.votenet import VoteNet, sunrgbd_config, tiny_config
+
+    net = VoteNet.from_dataset_config(sunrgbd_config(), input_feature_dim=1, **tiny_config())
+    assert isinstance(net.backbone_net.sa2, PointnetSAModule) and isinstance(net.backbone_net.fp1, PointnetFPModule)
+    assert isinstance(net.pnet.vote_aggregation, PointnetSAModule)
+    xyz = _cloud(2, 256)
+    sa = PointnetSAModule([0, 8, 16], npoint=32, radius=0.4, nsample=8).eval()
+    _, f_sampled, inds = sa(xyz)
+    _, f_given, inds2 = sa(xyz, None, inds)  # centroids given: the same result
+    assert torch.equal(inds, inds2) and torch.equal(f_sampled, f_given)
+    ordered = torch.gather(xyz, 1, inds.unsqueeze(-1).expand(-1, -1, 3))  # FPS order: prefix_fps skips FPS
+    pre = PointnetSAModule([0, 8, 16], npoint=16, radius=0.4, nsample=8, prefix_fps=True).eval()
+    pre.load_state_dict(sa.state_dict())
+    plain = PointnetSAModule([0, 8, 16], npoint=16, radius=0.4, nsample=8).eval()
+    plain.load_state_dict(sa.state_dict())
+    a, b = pre(ordered), plain(ordered)
+    assert torch.equal(a[2], b[2]) and torch.equal(a[1], b[1])
 
 
 def test_paper_configurations_and_outputs():

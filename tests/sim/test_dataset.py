@@ -7,8 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from depth3d.sim.dataset import (ScanOptions, compute_votes, load_scan, make_scan, points_in_votenet_box,
-                                 votenet_box_corners)
+from depth3d.geometry.boxes import box_corners, points_in_box
+from depth3d.sim.dataset import ScanOptions, compute_votes, load_scan, make_scan
+
+
+def points_in_votenet_box(points, row):
+    """Points (N, 3) inside the box of a VoteNet bbox row (centre, HALF sizes, heading, class)."""
+    return points_in_box(points, row[:3], 2 * row[3:6], row[6])
 
 
 def test_votes_match_votenet_rules():
@@ -23,7 +28,7 @@ def test_votes_match_votenet_rules():
     np.testing.assert_allclose(v[1, 7:10], [-0.5, 0, 0])  # third slot keeps the first vote
     assert not v[2].any()
     # corners follow VoteNet's rotz(-angle)
-    c = votenet_box_corners(np.array([0, 0, 0, 2, 1, 1, np.pi / 2, 0]))
+    c = box_corners([0, 0, 0], [4, 2, 2], np.pi / 2)
     assert np.allclose(np.abs(c[:, 0]).max(), 1) and np.allclose(np.abs(c[:, 1]).max(), 2)
     assert points_in_votenet_box(c * 0.99, np.array([0, 0, 0, 2, 1, 1, np.pi / 2, 0])).all()
 
@@ -132,17 +137,6 @@ def test_cli_room_render_and_errors(run_cli, tmp_path):
     missing = run_cli("sim", "render", "-o", tmp_path / "y", "--scene", tmp_path / "nope.npz")
     assert missing.returncode == 1 and "nope.npz" in missing.stderr
     assert run_cli("sim").returncode == 2
-
-
-def test_boxes_agree_with_detection_box_convention():
-    """The VoteNet side of the project (depth3d.detection.boxes) reads the same boxes around the same points."""
-    boxes = pytest.importorskip("depth3d.detection.boxes")
-    s = make_scan(0, 4, ScanOptions(width=256, height=192, num_points=4000, min_points=20))
-    for row in s["bbox"]:
-        ours = points_in_votenet_box(s["pc"], row)
-        theirs = boxes.points_in_box(s["pc"][:, :3], row[:3], row[3:6] * 2, row[6])
-        assert ours.sum() > 0
-        np.testing.assert_array_equal(ours, theirs)
 
 
 def test_make_scan_redraws_a_view_without_valid_depth():

@@ -35,9 +35,9 @@ def test_view_screenshot_shows_the_cloud(tmp_path, run_cli):
 
 
 def test_view_boxes_and_errors(tmp_path, run_cli):
-    from depth3d.viz.boxes import box_corners, write_boxes
+    from depth3d.viz.boxes import box_dict_corners, write_boxes
 
-    c = box_corners([0, 0, 0], [2, 1, 0.5], np.pi / 2)
+    c = box_dict_corners({"center": [0, 0, 0], "size": [2, 1, 0.5], "heading": np.pi / 2})
     assert np.allclose(np.ptp(c, axis=0), [1, 2, 0.5])
     write_boxes(tmp_path / "b.json", [{"class": "chair", "center": [0, 0, 2], "size": [0.5, 0.5, 0.5],
                                        "heading": 0.3}])

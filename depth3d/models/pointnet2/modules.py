@@ -1,5 +1,7 @@
 """PointNet++ building blocks on :mod:`depth3d.ops`, with the module/parameter names of the official
-PyTorch code (erikwijmans/Pointnet2_PyTorch as used by facebookresearch/votenet):
+PyTorch code (erikwijmans/Pointnet2_PyTorch as used by facebookresearch/votenet). The one module set of
+the toolkit: the classifiers, the segmentation net and VoteNet (:mod:`depth3d.models.votenet`) use it, and
+the released VoteNet state dicts load into it by name (no key renaming):
 
 * ``SharedMLP`` is an ``nn.Sequential`` of ``layer{i}`` blocks, each holding ``conv`` (1x1 ``nn.Conv2d``,
   no bias when batch norm follows), ``bn`` (wrapper whose child ``bn`` is the ``nn.BatchNorm2d``) and
@@ -31,8 +33,9 @@ class _BNBase(nn.Sequential):
         nn.init.constant_(self[0].bias, 0)
 
 
-class Conv2d(nn.Sequential):
-    """1x1 ``conv`` + optional ``bn`` + ``activation`` (reference ``pytorch_utils.Conv2d``)."""
+class MLPLayer(nn.Sequential):
+    """1x1 ``conv`` (``nn.Conv2d``) + optional ``bn`` + ``activation``: one layer of a :class:`SharedMLP`
+    (reference ``pytorch_utils.Conv2d``; children named as there)."""
 
     def __init__(self, in_size: int, out_size: int, *, bn: bool = True,
                  activation: Optional[nn.Module] = None) -> None:
@@ -54,7 +57,7 @@ class SharedMLP(nn.Sequential):
     def __init__(self, args: Sequence[int], *, bn: bool = True) -> None:
         super().__init__()
         for i in range(len(args) - 1):
-            self.add_module(f"layer{i}", Conv2d(args[i], args[i + 1], bn=bn, activation=nn.ReLU(inplace=True)))
+            self.add_module(f"layer{i}", MLPLayer(args[i], args[i + 1], bn=bn, activation=nn.ReLU(inplace=True)))
 
 
 def sample_and_group(xyz: torch.Tensor, features: Optional[torch.Tensor], new_xyz: torch.Tensor,
@@ -68,16 +71,17 @@ def sample_and_group(xyz: torch.Tensor, features: Optional[torch.Tensor], new_xy
         grouped (B, 3 + C (use_xyz) or C, M, nsample) with xyz relative to the centroid (divided by
         ``radius`` when ``normalize_xyz``), and idx (B, M, nsample) int64.
     """
-    _, idx = ops.ball_query(new_xyz, xyz, radius, nsample)
-    # the centroid is one of the points, so every ball has a hit; guard anyway (-1 -> centroid's own row)
+    _, idx = ops.ball_query(new_xyz.contiguous(), xyz.contiguous(), radius, nsample)
+    # rows without any neighbour are -1: index 0 as the reference CUDA kernel (a centroid taken from xyz
+    # always finds itself, so this only happens for centroids given from elsewhere)
     idx = idx.clamp_min(0)
     g_xyz = ops.group(xyz, idx) - new_xyz.unsqueeze(2)  # (B, M, K, 3)
     if normalize_xyz:
         g_xyz = g_xyz / radius
-    parts = [g_xyz.permute(0, 3, 1, 2)] if use_xyz or features is None else []
+    parts = [g_xyz] if use_xyz or features is None else []
     if features is not None:
-        parts.append(ops.group(features.transpose(1, 2).contiguous(), idx).permute(0, 3, 1, 2))
-    return torch.cat(parts, 1), idx
+        parts.append(ops.group(features.transpose(1, 2).contiguous(), idx))  # (B, M, K, C)
+    return torch.cat(parts, -1).permute(0, 3, 1, 2).contiguous(), idx
 
 
 def group_all(xyz: torch.Tensor, features: Optional[torch.Tensor], use_xyz: bool = True) -> torch.Tensor:
@@ -90,35 +94,50 @@ def group_all(xyz: torch.Tensor, features: Optional[torch.Tensor], use_xyz: bool
 
 class PointnetSAModule(nn.Module):
     """Single-scale-grouping set abstraction: FPS ``npoint`` centroids, ball query (``radius``,
-    ``nsample``), shared MLP ``mlp`` (input channel count first, WITHOUT the +3 for xyz), max pool.
+    ``nsample``), shared MLP ``mlp`` (input channel count first, WITHOUT the +3 for xyz), max pool
+    (reference ``PointnetSAModule`` / VoteNet's ``PointnetSAModuleVotes``; MLP in ``mlp_module``).
 
-    ``npoint=None`` groups all points (the last classification layer).
+    ``npoint=None`` groups all points (the last classification layer). ``prefix_fps=True`` declares that
+    the input points are already in furthest-point order starting at index 0 (the output of an earlier SA
+    module): FPS then provably returns ``0..npoint-1`` (greedy FPS on a prefix-closed ordering) and is
+    skipped.
 
-    forward(xyz (B, N, 3), features (B, C, N) or None) -> (new_xyz (B, npoint, 3) or None,
-    new_features (B, mlp[-1], npoint or 1), fps_idx (B, npoint) or None)."""
+    forward(xyz (B, N, 3), features (B, C, N) or None, inds (B, npoint) int64 or None: centroids given
+    instead of sampled) -> (new_xyz (B, npoint, 3) or None, new_features (B, mlp[-1], npoint or 1),
+    inds (B, npoint) int64 into the input points, or None for group-all)."""
 
     def __init__(self, mlp: Sequence[int], npoint: Optional[int] = None, radius: Optional[float] = None,
                  nsample: Optional[int] = None, bn: bool = True, use_xyz: bool = True,
-                 normalize_xyz: bool = False) -> None:
+                 normalize_xyz: bool = False, prefix_fps: bool = False) -> None:
         super().__init__()
         if npoint is not None and (radius is None or nsample is None):
             raise ValueError("PointnetSAModule: npoint needs radius and nsample")
         self.npoint, self.radius, self.nsample = npoint, radius, nsample
-        self.use_xyz, self.normalize_xyz = use_xyz, normalize_xyz
+        self.use_xyz, self.normalize_xyz, self.prefix_fps = use_xyz, normalize_xyz, prefix_fps
         spec = list(mlp)
         if use_xyz:
             spec[0] += 3
         self.mlp_module = SharedMLP(spec, bn=bn)
 
-    def forward(self, xyz: torch.Tensor, features: Optional[torch.Tensor] = None):
+    def forward(self, xyz: torch.Tensor, features: Optional[torch.Tensor] = None,
+                inds: Optional[torch.Tensor] = None):
         if self.npoint is None:
             grouped = group_all(xyz, features, self.use_xyz)
             return None, self.mlp_module(grouped).amax(-1), None
-        fps_idx = ops.furthest_point_sample(xyz.detach(), self.npoint)
-        new_xyz = ops.gather(xyz, fps_idx)
+        b, n, _ = xyz.shape
+        if inds is None:
+            if self.prefix_fps and n >= self.npoint:
+                inds = torch.arange(self.npoint, device=xyz.device).expand(b, -1)
+            else:
+                # TODO(ops): the official PointNet++ CUDA FPS skips points with |p| <= 1e-3 (e.g. zero
+                # padding at the origin); depth3d.ops.furthest_point_sample has no such option yet, so such
+                # points can be sampled here
+                inds = ops.furthest_point_sample(xyz.detach().contiguous(), self.npoint)
+        inds = inds.long()
+        new_xyz = ops.gather(xyz, inds)
         grouped, _ = sample_and_group(xyz, features, new_xyz, self.radius, self.nsample, self.use_xyz,
                                       self.normalize_xyz)
-        return new_xyz, self.mlp_module(grouped).amax(-1), fps_idx
+        return new_xyz, self.mlp_module(grouped).amax(-1), inds
 
 
 class PointnetSAModuleMSG(nn.Module):

@@ -22,6 +22,10 @@ FAR_THRESHOLD = 0.6
 NEAR_THRESHOLD = 0.3
 GT_VOTE_FACTOR = 3
 OBJECTNESS_CLS_WEIGHTS = (0.2, 0.8)
+#: the loss terms and diagnostics :func:`get_loss` puts into the end points (besides the total ``loss``),
+#: logged by training and validation
+LOSS_KEYS = ("vote_loss", "objectness_loss", "box_loss", "sem_cls_loss", "center_loss", "heading_cls_loss",
+             "heading_reg_loss", "size_cls_loss", "size_reg_loss", "obj_acc", "pos_ratio")
 
 
 def huber_loss(error: torch.Tensor, delta: float = 1.0) -> torch.Tensor:

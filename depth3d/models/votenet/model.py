@@ -1,24 +1,19 @@
 """VoteNet (Qi et al., ICCV 2019) with the module layout of facebookresearch/votenet ``models/``.
 
 Loading the released checkpoints (``demo_files/pretrained_votenet_on_sunrgbd.tar`` /
-``..._on_scannet.tar`` of the reference repository)::
+``..._on_scannet.tar`` of the reference repository), like every other VoteNet checkpoint::
 
-    import torch
-    from depth3d.models.votenet import VoteNet, sunrgbd_config
-    net = VoteNet.from_dataset_config(sunrgbd_config(), input_feature_dim=1, num_proposal=256,
-                                      sampling="seed_fps")       # the reference demo's settings
-    ckpt = torch.load("pretrained_votenet_on_sunrgbd.tar", map_location="cpu", weights_only=False)
-    net.load_state_dict(ckpt["model_state_dict"], strict=True)
-    net.eval()
+    from depth3d.models.votenet import load_votenet
+    net, dataset_cfg, info = load_votenet("pretrained_votenet_on_sunrgbd.tar")   # weights_only, strict
 
-(ScanNet: ``scannet_config(np.load('scannet_means.npz')['arr_0'])``, ``input_feature_dim=1``.) Input
+(the parameter names of the reference come from the module structure, :mod:`depth3d.models.pointnet2`). Input
 ``point_clouds``: (B, N, 3 + input_feature_dim) float32: x, y, z in the upright depth frame (x right,
 y forward, z up, metres) followed by the features (the height above the floor, ``z - percentile(z, 0.99)``,
 for the released models).
 
 ``width`` (default 1.0) scales every hidden width, and ``npoints``/``nsamples``/``num_seed``-related
 settings are configurable for small CPU models; with the defaults the parameter names and shapes equal the
-reference's (tests/votenet/test_state_dict.py).
+reference's (tests/models/test_votenet.py).
 """
 
 from __future__ import annotations
@@ -30,9 +25,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from depth3d.models.votenet import _ops
+from depth3d import ops
+from depth3d.models.pointnet2.modules import MLPLayer, PointnetFPModule, PointnetSAModule
 from depth3d.models.votenet.config import DatasetConfig
-from depth3d.models.votenet.pointnet2 import PointnetFPModule, PointnetSAModuleVotes
 
 
 def _w(c: int, width: float) -> int:
@@ -51,7 +46,7 @@ class Pointnet2Backbone(nn.Module):
         mlps = [[input_feature_dim, c64, c64, c128], [c128, c128, c128, c256], [c256, c128, c128, c256],
                 [c256, c128, c128, c256]]
         for i in range(4):
-            self.add_module(f"sa{i + 1}", PointnetSAModuleVotes(
+            self.add_module(f"sa{i + 1}", PointnetSAModule(
                 npoint=npoints[i], radius=radii[i], nsample=nsamples[i], mlp=mlps[i], use_xyz=True,
                 normalize_xyz=True, prefix_fps=prefix_fps and i > 0))
         self.fp1 = PointnetFPModule(mlp=[c256 + c256, c256, c256])
@@ -139,7 +134,7 @@ class ProposalModule(nn.Module):
                              persistent=False)
         self.num_proposal, self.sampling, self.seed_feat_dim = num_proposal, sampling, seed_feat_dim
         c = _w(128, width)
-        self.vote_aggregation = PointnetSAModuleVotes(npoint=num_proposal, radius=radius, nsample=nsample,
+        self.vote_aggregation = PointnetSAModule(npoint=num_proposal, radius=radius, nsample=nsample,
                                                       mlp=[seed_feat_dim, c, c, c], use_xyz=True,
                                                       normalize_xyz=True)
         self.conv1 = nn.Conv1d(c, c, 1)
@@ -152,7 +147,7 @@ class ProposalModule(nn.Module):
         if self.sampling == "vote_fps":
             xyz, features, sample_inds = self.vote_aggregation(xyz, features)
         elif self.sampling == "seed_fps":
-            sample_inds = _ops.furthest_point_sample(end_points["seed_xyz"], self.num_proposal)
+            sample_inds = ops.furthest_point_sample(end_points["seed_xyz"].detach().contiguous(), self.num_proposal)
             xyz, features, _ = self.vote_aggregation(xyz, features, sample_inds)
         else:
             num_seed = end_points["seed_xyz"].shape[1]
@@ -244,9 +239,22 @@ def micro_config() -> dict:
                 width=0.25, num_proposal=64)
 
 
-def build_votenet(cfg: DatasetConfig, **kwargs) -> VoteNet:
-    """VoteNet for dataset config ``cfg``; kwargs as :class:`VoteNet` (``**small_config()`` for CPU)."""
-    return VoteNet.from_dataset_config(cfg, **kwargs)
+#: model sizes of :func:`build_votenet`: "full" is the paper's network, the rest shrink it for CPUs
+MODEL_CONFIGS = ("micro", "tiny", "small", "full")
+
+
+def build_votenet(cfg: DatasetConfig, config: str = "full", **overrides) -> VoteNet:
+    """The one VoteNet builder: the network for dataset config ``cfg`` with a height feature
+    (``input_feature_dim=1``), 256 proposals, ``vote_fps`` sampling, at size ``config`` (one of
+    :data:`MODEL_CONFIGS`: ``full`` the paper's, or :func:`small_config`, :func:`tiny_config`,
+    :func:`micro_config`); ``overrides``: any other :class:`VoteNet` keyword (num_proposal, sampling, ...)."""
+    sizes = {"full": dict, "small": small_config, "tiny": tiny_config, "micro": micro_config}
+    if config not in sizes:
+        raise ValueError(f"VoteNet model config must be one of {MODEL_CONFIGS}, got {config!r}")
+    kw = dict(input_feature_dim=1, num_proposal=256, sampling="vote_fps")
+    kw.update(sizes[config]())
+    kw.update(overrides)
+    return VoteNet.from_dataset_config(cfg, **kw)
 
 
 def fold_batchnorm(net: VoteNet) -> VoteNet:
@@ -260,11 +268,9 @@ def fold_batchnorm(net: VoteNet) -> VoteNet:
 
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-    from depth3d.models.votenet import pointnet2
-
     out = copy.deepcopy(net).eval()
     for mod in out.modules():
-        if isinstance(mod, pointnet2.Conv2d) and "bn" in mod._modules:
+        if isinstance(mod, MLPLayer) and "bn" in mod._modules:
             mod._modules["conv"] = fuse_conv_bn_eval(mod.conv, mod.bn.bn)
             del mod._modules["bn"]
         elif isinstance(mod, (VotingModule, ProposalModule)):
@@ -274,49 +280,3 @@ def fold_batchnorm(net: VoteNet) -> VoteNet:
     if left:
         raise RuntimeError(f"fold_batchnorm: batch norms not folded: {left}")
     return out
-
-
-def save_checkpoint(path, net: VoteNet, cfg: DatasetConfig, extra: dict | None = None, half: bool = False) -> None:
-    """Write ``{"model_state_dict", "hparams", "dataset_config", ...}`` atomically (``half``: fp16 weights)."""
-    from depth3d.io.atomic import atomic_write
-
-    sd = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu() for k, v in net.state_dict().items()}
-    obj = {"model_state_dict": sd, "hparams": net.hparams, "dataset_config": cfg.to_dict(), **(extra or {})}
-    with atomic_write(path, "wb") as f:
-        torch.save(obj, f)
-
-
-def load_checkpoint(path, map_location="cpu") -> tuple[VoteNet, DatasetConfig, dict]:
-    """(model in eval mode, dataset config, the whole checkpoint dict) from :func:`save_checkpoint` output."""
-    from pathlib import Path
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"VoteNet checkpoint {p} does not exist")
-    try:
-        ckpt = torch.load(p, map_location=map_location, weights_only=False)
-    except Exception as exc:
-        raise ValueError(f"{p}: not a readable torch checkpoint ({exc})") from None
-    if isinstance(ckpt, dict) and ckpt.get("task") == "det" and "model" in ckpt:
-        # a `depth3d train det` checkpoint (depth3d.train.checkpoint): rebuild from its config
-        from depth3d.train.tasks.det import build_net
-
-        cfg = DatasetConfig.from_dict(ckpt["config"]["data"]["dataset_config"])
-        net = build_net(ckpt["config"], cfg)
-        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()},
-                            strict=True)
-        net.eval()
-        ckpt.setdefault("num_points", ckpt["config"]["data"].get("num_points"))
-        return net, cfg, ckpt
-    if not isinstance(ckpt, dict) or "hparams" not in ckpt or "model_state_dict" not in ckpt:
-        raise ValueError(f"{p}: expected a depth3d VoteNet checkpoint ('hparams' and 'model_state_dict', or a "
-                         "`depth3d train det` run's last.pt/best.pt)")
-    hp = dict(ckpt["hparams"])
-    cfg = DatasetConfig.from_dict(ckpt["dataset_config"])
-    for k in ("num_class", "num_heading_bin", "num_size_cluster", "mean_size_arr"):
-        hp.pop(k, None)
-    net = VoteNet.from_dataset_config(cfg, **hp)
-    sd = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model_state_dict"].items()}
-    net.load_state_dict(sd, strict=True)
-    net.eval()
-    return net, cfg, ckpt

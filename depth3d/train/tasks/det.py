@@ -21,8 +21,6 @@ NAME = "det"
 HELP = "train a VoteNet 3D detector on scans in VoteNet's layout (simulator, SUN RGB-D, ScanNet)"
 LAYOUTS = ("votenet", "sunrgbd-frames", "scannet", "packed")
 MODEL_CONFIGS = ("micro", "tiny", "small", "full")
-LOSS_KEYS = ("vote_loss", "objectness_loss", "box_loss", "sem_cls_loss", "center_loss", "heading_cls_loss",
-             "heading_reg_loss", "size_cls_loss", "size_reg_loss", "obj_acc")
 
 DEFAULTS = {
     "model": {"config": "small"},
@@ -52,6 +50,8 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="val", choices=("train", "val", "all"),
                    help="ids of a folder with train.txt/val.txt (default val)")
     p.add_argument("--num-points", type=int)
+    p.add_argument("--dataset", choices=("sunrgbd", "scannet"),
+                   help="head sizes of a released facebookresearch/votenet .tar (default: from its tensor shapes)")
 
 
 def config_from_args(args: argparse.Namespace) -> dict:
@@ -72,8 +72,7 @@ def config_from_args(args: argparse.Namespace) -> dict:
 
 def load_split(cfg: dict, split: str):
     """The dataset of ``split`` ("train" or "val") described by ``cfg["data"]``."""
-    from depth3d.datasets.votenet_detection import split_ids
-    from depth3d.detection.train import build_dataset
+    from depth3d.datasets.votenet_detection import build_dataset, split_ids
 
     d = cfg.get("data", {})
     if not d.get("root"):
@@ -87,24 +86,14 @@ def load_split(cfg: dict, split: str):
     return build_dataset(str(root), layout, int(d.get("num_points", 8000)), augment, ids=ids)
 
 
-def build_net(cfg: dict, dataset_cfg):
-    """The VoteNet of ``cfg["model"]`` for the dataset config ``dataset_cfg``."""
-    from depth3d.detection.train import build_model
-
-    m = dict(cfg.get("model", {}))
-    size = m.pop("config", "small")
-    if size not in MODEL_CONFIGS:
-        raise ValueError(f"model.config must be one of {MODEL_CONFIGS}, got {size!r}")
-    return build_model(size, dataset_cfg, **m)
-
-
 def make_task():
     """The detection :class:`depth3d.train.Task` (VoteNet loss; validation mAP@0.25/0.5)."""
     import numpy as np
     import torch
 
+    from depth3d.models.votenet import build_votenet
     from depth3d.models.votenet.config import DatasetConfig
-    from depth3d.models.votenet.loss import get_loss
+    from depth3d.models.votenet.loss import LOSS_KEYS, get_loss
     from depth3d.train.task import StepOutput, Task
 
     class DetTask(Task):
@@ -132,7 +121,11 @@ def make_task():
             if "dataset_config" not in cfg.get("data", {}):
                 self.build_datasets(cfg)
             self.dataset_cfg = DatasetConfig.from_dict(cfg["data"]["dataset_config"])
-            return build_net(cfg, self.dataset_cfg)
+            m = dict(cfg.get("model", {}))
+            size = m.pop("config", "small")
+            if size not in MODEL_CONFIGS:
+                raise ValueError(f"model.config must be one of {MODEL_CONFIGS}, got {size!r}")
+            return build_votenet(self.dataset_cfg, size, **m)
 
         def step(self, model, batch, device, train):
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
@@ -145,39 +138,27 @@ def make_task():
             return StepOutput(loss, metrics)
 
         def evaluate(self, model, loader, device, dist_info):
-            from depth3d.detection.decode import EVAL_CONFIG, parse_groundtruths, parse_predictions
-            from depth3d.detection.evaluation import APCalculator
+            from depth3d.detection.evaluation import detection_metrics, evaluate
             from depth3d.train.distributed import all_gather_object, all_reduce_sums
 
-            model.eval()
             sums: dict[str, list[float]] = {}
-            scans: list = []
-            with torch.no_grad():
-                for batch in loader:
-                    batch = {k: v.to(device) for k, v in batch.items()}
-                    end_points = model(batch["point_clouds"])
-                    end_points.update(batch)
-                    loss, end_points = get_loss(end_points, self.dataset_cfg)
-                    n = float(batch["point_clouds"].shape[0])
-                    for k in ("loss", *LOSS_KEYS):
-                        v = float(loss) if k == "loss" else float(end_points[k])
-                        acc = sums.setdefault(k, [0.0, 0.0])
-                        acc[0] += v * n
-                        acc[1] += n
-                    preds, _ = parse_predictions(end_points, self.dataset_cfg, EVAL_CONFIG,
-                                                 point_clouds=batch["point_clouds"])
-                    gts = parse_groundtruths(batch, self.dataset_cfg)
-                    scans.extend(zip(preds, gts))
+
+            def add_losses(end_points, batch):
+                end_points.update(batch)
+                loss, _ = get_loss(end_points, self.dataset_cfg)
+                n = float(batch["point_clouds"].shape[0])
+                for k in ("loss", *LOSS_KEYS):
+                    v = float(loss) if k == "loss" else float(end_points[k])
+                    acc = sums.setdefault(k, [0.0, 0.0])
+                    acc[0] += v * n
+                    acc[1] += n
+
+            scans = evaluate(model, loader, self.dataset_cfg, device, on_batch=add_losses)
             red = all_reduce_sums({k: (v[0], v[1]) for k, v in sums.items()}, dist_info)
             out = {k: s / max(c, 1e-12) for k, (s, c) in red.items()}
             everything = [s for part in all_gather_object(scans, dist_info) for s in part]
-            for t in (0.25, 0.5):
-                calc = APCalculator(t, self.dataset_cfg.class2type)
-                for p, g in everything:
-                    calc.step([p], [g])
-                m = calc.compute_metrics()
-                out[f"mAP@{t}"] = float(m["mAP"])
-                out[f"AR@{t}"] = float(m["AR"])
+            m = detection_metrics(everything, self.dataset_cfg.class2type)
+            out.update({k: v for k, v in m.items() if not k.startswith("AP@")})
             return {k: (float(v) if np.isfinite(v) else 0.0) for k, v in out.items()}
 
     return DetTask()
@@ -185,22 +166,17 @@ def make_task():
 
 def run_eval(args: argparse.Namespace) -> int:
     """``depth3d eval det CHECKPOINT``: mAP/AR at IoU 0.25 and 0.5 and per-class AP on scans."""
-    import torch
     from torch.utils.data import DataLoader
-    from tqdm import tqdm
 
     from depth3d.cli._common import resolve_device
-    from depth3d.detection.decode import EVAL_CONFIG, parse_groundtruths, parse_predictions
-    from depth3d.detection.evaluation import APCalculator
-    from depth3d.models.votenet import load_checkpoint
+    from depth3d.datasets.votenet_detection import build_dataset, split_ids
+    from depth3d.detection.evaluation import detection_metrics, evaluate
+    from depth3d.models.votenet import load_votenet
 
     resolve_device(args.device)
-    ck_path = Path(args.checkpoint)
-    if ck_path.is_dir():
-        ck_path = ck_path / "best.pt" if (ck_path / "best.pt").is_file() else ck_path / "last.pt"
-    net, dcfg, ck = load_checkpoint(ck_path)
+    net, dcfg, ck = load_votenet(args.checkpoint, getattr(args, "dataset", None))
     net.to(args.device)
-    trained = ck.get("config", {}).get("data", {})
+    trained = (ck.get("config") or {}).get("data", {})
     root = Path(args.data or trained.get("val_root") or trained.get("root") or "")
     if not str(root) or not root.exists():
         raise ValueError(f"eval det: no scans to evaluate on ({root!s}); pass --data DIR")
@@ -211,29 +187,16 @@ def run_eval(args: argparse.Namespace) -> int:
     else:  # a folder: the trained layout unless that was a packed file
         layout = trained.get("layout", "votenet") if trained.get("layout") != "packed" else "votenet"
     n = args.num_points or int(ck.get("num_points") or trained.get("num_points", 8000))
-    from depth3d.datasets.votenet_detection import split_ids
-    from depth3d.detection.train import build_dataset
-
     ids = split_ids(root, args.split) if layout == "votenet" else None
     ds = build_dataset(str(root), layout, n, False, ids=ids)
-    calcs = {t: APCalculator(t, dcfg.class2type) for t in (0.25, 0.5)}
-    with torch.no_grad():
-        for batch in tqdm(DataLoader(ds, batch_size=args.batch_size), desc="eval", leave=False):
-            pcs = batch["point_clouds"].to(args.device)
-            preds, _ = parse_predictions(net(pcs), dcfg, EVAL_CONFIG, point_clouds=pcs)
-            gts = parse_groundtruths(batch, dcfg)
-            for c in calcs.values():
-                c.step(preds, gts)
-    res: dict = {"checkpoint": str(ck_path), "data": str(root), "layout": layout,
-                 "split": args.split if layout == "votenet" else None, "scans": len(ds),
-                 "num_points": n}
-    for t, c in calcs.items():
-        m = c.compute_metrics()
-        res[f"mAP@{t}"] = m["mAP"]
-        res[f"AR@{t}"] = m["AR"]
+    scans = evaluate(net, DataLoader(ds, batch_size=args.batch_size), dcfg, args.device, progress=True)
+    res: dict = {"checkpoint": ck["path"], "data": str(root), "layout": layout,
+                 "split": args.split if layout == "votenet" else None, "scans": len(ds), "num_points": n}
+    for t, m in ((t, detection_metrics(scans, dcfg.class2type, (t,))) for t in (0.25, 0.5)):
+        res[f"mAP@{t}"] = m[f"mAP@{t}"]
+        res[f"AR@{t}"] = m[f"AR@{t}"]
         # classes without ground truth or predictions have no AP: null in the JSON
-        res[f"AP@{t}"] = {k.replace(" Average Precision", ""): (None if v != v else v) for k, v in m.items()
-                          if k.endswith("Precision")}
+        res[f"AP@{t}"] = {k: (None if v != v else v) for k, v in m[f"AP@{t}"].items()}
     text = json.dumps(res, indent=2, default=float)
     if args.output:
         from depth3d.io.atomic import atomic_write

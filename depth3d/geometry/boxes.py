@@ -1,8 +1,18 @@
-"""Oriented 3D boxes: corners, exact oriented IoU, axis-aligned IoU, per-class 3D NMS.
+"""Oriented 3D boxes, the one implementation used by detection, the viewer, the simulator and the datasets:
+corners, line-set edges, point-in-box tests, exact oriented IoU and 3D NMS.
 
-Frame: upright depth frame (x right, y forward, z up), metres. Heading follows VoteNet: the box's l axis
-points along ``(cos(-heading), sin(-heading))`` (``rotz(-heading)``); to get the counter-clockwise angle used
-by :mod:`depth3d.viz.boxes`, negate it.
+Box: centre (3,) metres, full size ``(l, w, h)`` metres, ``heading`` radians, in an upright frame (z up;
+for detection x right, y forward). Heading convention: VoteNet's / SUN RGB-D's (``heading = -atan2(oy, ox)``
+for a label whose l axis points along the direction ``(ox, oy)``). The box's l axis points along
+``(cos(heading), -sin(heading))``: the box is the axis-aligned box rotated by ``rotz(-heading)``. In
+words: seen from above (looking down -z, x to the right, y up the page), heading 0 lays the l side along
++x, and a POSITIVE heading turns the box CLOCKWISE (heading +pi/2 lays l along -y). The counter-clockwise
+yaw (from +x towards +y) of the same box is ``-heading``; the boxes JSON written by ``depth3d detect``
+stores that as ``heading`` and this one as ``heading_votenet`` (:mod:`depth3d.viz.boxes`).
+
+Corner order (:func:`box_corners`): the bottom face (z - h/2) first, in box coordinates (along l, along w)
+``(+l/2, +w/2), (-l/2, +w/2), (-l/2, -w/2), (+l/2, -w/2)`` (counter-clockwise seen from above), then the
+top face (z + h/2) in the same order; :data:`EDGES` joins them into the 12 box edges.
 
 Oriented IoU is exact: the two bird's-eye-view rectangles are clipped (Sutherland-Hodgman against a convex
 polygon; points on an edge count as inside, so identical boxes give IoU exactly 1.0), the intersection area
@@ -14,20 +24,27 @@ from __future__ import annotations
 
 import numpy as np
 
+#: the 12 edges of a box as pairs of corner indices (:func:`box_corners` order): bottom, top, verticals
+EDGES = ((0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7))
+
+
+def rotz(angle: float) -> np.ndarray:
+    """(3, 3) rotation by ``angle`` radians counter-clockwise about +z (a box of heading h is rotated by
+    ``rotz(-h)``)."""
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
 
 def box_corners(center, size, heading: float) -> np.ndarray:
-    """(8, 3) float64 corners of a box (centre (3,), full size (l, w, h), VoteNet heading): bottom face
-    (z - h/2) counter-clockwise, then the top face in the same order."""
-    l, w, h = (float(s) / 2 for s in size)
-    x = np.array([l, -l, -l, l, l, -l, -l, l])
-    y = np.array([w, w, -w, -w, w, w, -w, -w])
-    z = np.array([-h, -h, -h, -h, h, h, h, h])
-    c, s = np.cos(-heading), np.sin(-heading)
-    return np.stack([c * x - s * y, s * x + c * y, z], 1) + np.asarray(center, np.float64)
+    """(8, 3) float64 corners of one box (centre (3,) metres, full size (l, w, h) metres, heading radians;
+    the convention and corner order of the module docstring)."""
+    return boxes_corners(np.asarray(center, np.float64).reshape(1, 3), np.asarray(size, np.float64).reshape(1, 3),
+                         np.asarray([heading], np.float64))[0]
 
 
 def boxes_corners(centers: np.ndarray, sizes: np.ndarray, headings: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`box_corners`: (K, 3), (K, 3), (K,) -> (K, 8, 3)."""
+    """(K, 8, 3) float64 corners of K boxes: centres (K, 3), full sizes (K, 3), headings (K,) radians
+    (module docstring: heading convention, corner order)."""
     centers, sizes, headings = (np.asarray(a, np.float64) for a in (centers, sizes, headings))
     half = sizes[:, None, :] / 2
     sgn = np.array([[1, 1, -1], [-1, 1, -1], [-1, -1, -1], [1, -1, -1],
@@ -40,7 +57,8 @@ def boxes_corners(centers: np.ndarray, sizes: np.ndarray, headings: np.ndarray) 
 
 
 def points_in_box(points: np.ndarray, center, size, heading: float) -> np.ndarray:
-    """(N,) bool: which points (N, 3) lie inside the box (boundary included)."""
+    """(N,) bool: which points (N, >=3) lie inside the box (centre (3,), full size (l, w, h), heading),
+    boundary included."""
     p = np.asarray(points, np.float64)[:, :3] - np.asarray(center, np.float64)
     c, s = np.cos(-heading), np.sin(-heading)
     lx = c * p[:, 0] + s * p[:, 1]
