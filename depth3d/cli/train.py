@@ -79,7 +79,7 @@ def build_config(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from depth3d.cli._common import resolve_device
-    from depth3d.train.trainer import Trainer
+    from depth3d.train.trainer import Trainer, exit_code
 
     resolve_device(args.device)
     cfg = build_config(args)
@@ -94,5 +94,5 @@ def run(args: argparse.Namespace) -> int:
 
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({"run_dir": result["run_dir"], "best": result["best"],
-                          "last": result["metrics"]}, default=float))
-    return 0
+                          "last": result["metrics"], "stopped": result["stopped"]}, default=float))
+    return exit_code(result)  # 130/143 when stopped by SIGINT/SIGTERM (after saving last.pt)
