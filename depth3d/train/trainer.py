@@ -170,7 +170,9 @@ class _StopRequests:
         now = time.monotonic()
         name = signal.Signals(signum).name
         if self.first_at is not None and now - self.first_at > REPEAT_GRACE_S:
-            raise KeyboardInterrupt(f"{name} received again: aborting without a checkpoint")
+            if self.announce:
+                os.write(2, f"{name} received again: aborting without saving a checkpoint\n".encode())
+            raise KeyboardInterrupt(f"{name} received again: aborting without saving a checkpoint")
         if self.first_at is None:
             self.first_at = now
             if self.announce:  # os.write: safe inside a signal handler, unlike print
