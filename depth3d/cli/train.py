@@ -3,6 +3,8 @@
 Sub-verbs come from the task modules in :mod:`depth3d.train.tasks` (``cls`` here; ``det`` from VoteNet).
 Multi-process: ``torchrun --nproc_per_node 2 -m depth3d train cls ...`` (gloo on CPU, nccl with
 ``--device cuda``); ``--batch-size`` is the global batch, split evenly over the processes.
+Ctrl-C (SIGINT) or SIGTERM stops after the current step, saves RUN_DIR/last.pt and exits 130/143; running out
+of ``max_minutes`` does the same and exits 0; ``--resume`` continues from the saved epoch and step.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="cpu (gloo under torchrun) or cuda (nccl, one GPU per process); default cpu")
     p.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
-                   help="continue RUN_DIR/last.pt (or the given checkpoint)")
+                   help="continue RUN_DIR/last.pt (or the given checkpoint) from the epoch and step it was saved at")
     p.add_argument("--overwrite", action="store_true", help="start afresh even if RUN_DIR holds a run")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import random
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -126,8 +127,9 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     """Read a checkpoint written by :func:`save_checkpoint` with ``torch.load(weights_only=True)``.
 
     Format depth3d.train/1 files are given ``step`` 0, an empty ``partial`` and ``rng`` as a one-element list;
-    they have no ``history``. Raises FileNotFoundError if ``path`` is missing and ValueError if it is unreadable, not a depth3d training
-    checkpoint, or holds objects other than plain data (refused: rebuilding them could run code)."""
+    they have no ``history``. Raises FileNotFoundError if ``path`` is missing and ValueError if it is
+    unreadable, not a depth3d training checkpoint, or holds objects other than plain data (refused:
+    rebuilding them could run code)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -136,11 +138,11 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
             ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for corrupt or unsafe files
         msg = str(exc)
-        if "Weights only load failed" in msg or "Unsupported global" in msg or "weights_only" in msg:
-            detail = next((line.strip() for line in msg.splitlines() if "Unsupported" in line or "error:" in line),
-                          msg.splitlines()[0] if msg else type(exc).__name__)
-            raise ValueError(f"checkpoint {path} was refused: it holds objects other than tensors, numbers, "
-                             f"strings and containers, and loading them could run code ({detail})") from None
+        if "Weights only load failed" in msg or "WeightsUnpickler" in msg:
+            m = re.search(r"GLOBAL (\S+)", msg) or re.search(r"WeightsUnpickler error: ([^\n.]*)", msg)
+            what = f" (it needs {m.group(1)})" if m else ""
+            raise ValueError(f"checkpoint {path} was refused: it holds objects other than tensors, numbers, strings "
+                             f"and containers{what}, and loading them could run code") from None
         raise ValueError(f"checkpoint {path} could not be read: {msg.splitlines()[0] if msg else exc!r}") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") not in READABLE_FORMATS:
         raise ValueError(f"{path} is not a depth3d training checkpoint (expected format {FORMAT})")

@@ -263,8 +263,8 @@ class Trainer:
             if ckpt.get("task") != self.task.name:
                 raise ValueError(f"{resume_path} is a {ckpt.get('task')!r} checkpoint, not {self.task.name!r}")
             # the model/data sections of a resumed run come from its checkpoint
-            cfg = self.cfg = merge(ckpt["config"], {k: v for k, v in cfg.items()
-                                                    if k in ("epochs", "progress", "num_workers", "threads", "max_minutes")})
+            run_keys = ("epochs", "progress", "num_workers", "threads", "max_minutes")
+            cfg = self.cfg = merge(ckpt["config"], {k: v for k, v in cfg.items() if k in run_keys})
         world = info.world_size
         gbatch = int(cfg["batch_size"])
         if gbatch % world:
