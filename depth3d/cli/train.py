@@ -3,6 +3,8 @@
 Sub-verbs come from the task modules in :mod:`depth3d.train.tasks` (``cls`` here; ``det`` from VoteNet).
 Multi-process: ``torchrun --nproc_per_node 2 -m depth3d train cls ...`` (gloo on CPU, nccl with
 ``--device cuda``); ``--batch-size`` is the global batch, split evenly over the processes.
+Ctrl-C (SIGINT) or SIGTERM stops after the current step, saves RUN_DIR/last.pt and exits 130/143; running out
+of ``max_minutes`` does the same and exits 0; ``--resume`` continues from the saved epoch and step.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="cpu (gloo under torchrun) or cuda (nccl, one GPU per process); default cpu")
     p.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
-                   help="continue RUN_DIR/last.pt (or the given checkpoint)")
+                   help="continue RUN_DIR/last.pt (or the given checkpoint) from the epoch and step it was saved at")
     p.add_argument("--overwrite", action="store_true", help="start afresh even if RUN_DIR holds a run")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -79,7 +81,7 @@ def build_config(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from depth3d.cli._common import resolve_device
-    from depth3d.train.trainer import Trainer
+    from depth3d.train.trainer import Trainer, exit_code
 
     resolve_device(args.device)
     cfg = build_config(args)
@@ -94,5 +96,5 @@ def run(args: argparse.Namespace) -> int:
 
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({"run_dir": result["run_dir"], "best": result["best"],
-                          "last": result["metrics"]}, default=float))
-    return 0
+                          "last": result["metrics"], "stopped": result["stopped"]}, default=float))
+    return exit_code(result)  # 130/143 when stopped by SIGINT/SIGTERM (after saving last.pt)

@@ -81,6 +81,17 @@ def all_reduce_sums(values: dict[str, tuple[float, float]], info: DistInfo) -> d
     return {k: (float(t[i, 0]), float(t[i, 1])) for i, k in enumerate(keys)}
 
 
+def agree_max(value: int, info: DistInfo) -> int:
+    """The largest ``value`` over all ranks (one small all-reduce; ``value`` itself in a single process).
+
+    Every rank must call it at the same point: it is how ranks agree on a decision one of them made."""
+    if not info.distributed:
+        return int(value)
+    t = torch.tensor([int(value)], dtype=torch.int64, device=info.device if info.device.type == "cuda" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
+
+
 def all_gather_object(obj, info: DistInfo) -> list:
     """A list with every rank's ``obj`` (rank order); ``[obj]`` in a single process."""
     if not info.distributed:
@@ -88,6 +99,28 @@ def all_gather_object(obj, info: DistInfo) -> list:
     out = [None] * info.world_size
     dist.all_gather_object(out, obj)
     return out
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Differentiable sum over ranks: forward all-reduces the input, backward all-reduces the gradient (every
+    rank's output depends on every rank's input)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        y = x.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(y, op=dist.ReduceOp.SUM)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        g = grad.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(g, op=dist.ReduceOp.SUM)
+        return g
+
+
+def all_reduce_sum_differentiable(x: torch.Tensor) -> torch.Tensor:
+    """``x`` summed over all ranks, with gradients (a plain ``dist.all_reduce`` has none)."""
+    return _AllReduceSum.apply(x)
 
 
 class _CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
@@ -103,13 +136,11 @@ class _CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         dims = [0] + list(range(2, x.dim()))
         n_local = torch.tensor(float(x.numel() // x.shape[1]), dtype=x.dtype)
         s = x.sum(dims)
         sq = (x * x).sum(dims)
-        packed = all_reduce(torch.cat([s, sq, n_local.reshape(1)]))
+        packed = all_reduce_sum_differentiable(torch.cat([s, sq, n_local.reshape(1)]))
         c = x.shape[1]
         n = packed[-1]
         mean = packed[:c] / n

@@ -15,14 +15,19 @@ from depth3d.io.atomic import atomic_write
 class MetricsLog:
     """Append-only epoch records in ``metrics.jsonl``; ``metrics.csv`` is rewritten after each epoch.
 
-    On resume the existing JSONL is read back and records after the resume epoch (finished-epoch count) are dropped."""
+    On resume the history starts from ``records`` (the checkpoint's copy) when given, else from the existing
+    JSONL; records after the resume epoch (finished-epoch count) are dropped either way."""
 
-    def __init__(self, run_dir: str | Path, resume_epoch: int | None = None) -> None:
+    def __init__(self, run_dir: str | Path, resume_epoch: int | None = None,
+                 records: Sequence[dict] | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.jsonl = self.run_dir / "metrics.jsonl"
         self.csv = self.run_dir / "metrics.csv"
         self.records: list[dict] = []
-        if resume_epoch is not None and self.jsonl.is_file():
+        if records is not None:
+            self.records = [dict(r) for r in records
+                            if resume_epoch is None or int(r.get("epoch", 0)) <= resume_epoch]
+        elif resume_epoch is not None and self.jsonl.is_file():
             for line in self.jsonl.read_text().splitlines():
                 if line.strip():
                     rec = json.loads(line)

@@ -1,10 +1,18 @@
 """A tiny classification task (MLP with BatchNorm on Gaussian blobs) to exercise the generic trainer.
 
-Run as a script (also under torchrun): ``python toy_task.py RUN_DIR [EPOCHS] [BATCH]``."""
+Config keys of its own: ``noise`` (std of Gaussian noise added to training inputs, drawn from the global torch
+RNG, so resume exactness covers RNG state) and ``step_sleep`` (seconds each training step sleeps, so a signal
+test can catch a run mid-epoch).
+
+Run as a script (also under torchrun): ``python toy_task.py RUN_DIR [EPOCHS] [BATCH] [--resume]
+[--max-minutes M] [--step-sleep S]``; it exits with :func:`depth3d.train.trainer.exit_code` (130 after SIGINT,
+143 after SIGTERM)."""
 
 from __future__ import annotations
 
+import argparse
 import sys
+import time
 
 import torch
 import torch.nn as nn
@@ -23,9 +31,10 @@ class ToyTask(Task):
     def default_config(self) -> dict:
         return {"model": {"name": "mlp"}, "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9,
                                                          "weight_decay": 0.0},
-                "scheduler": {"name": "none"}, "progress": False}
+                "scheduler": {"name": "none"}, "progress": False, "noise": 0.0, "step_sleep": 0.0}
 
     def build_model(self, cfg):
+        self.noise, self.step_sleep = float(cfg.get("noise", 0.0)), float(cfg.get("step_sleep", 0.0))
         return nn.Sequential(nn.Linear(2, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
 
     def build_datasets(self, cfg):
@@ -37,6 +46,10 @@ class ToyTask(Task):
 
     def step(self, model, batch, device, train):
         x, y = (t.to(device) for t in batch)
+        if train and self.noise:
+            x = x + self.noise * torch.randn_like(x)
+        if train and self.step_sleep:
+            time.sleep(self.step_sleep)
         logits = model(x)
         loss = F.cross_entropy(logits, y)
         n = float(len(y))
@@ -45,10 +58,17 @@ class ToyTask(Task):
 
 
 if __name__ == "__main__":
-    from depth3d.train.trainer import Trainer
+    from depth3d.train.trainer import Trainer, exit_code
 
-    run_dir = sys.argv[1]
-    epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    batch = int(sys.argv[3]) if len(sys.argv) > 3 else 16
-    res = Trainer(ToyTask(), {"epochs": epochs, "batch_size": batch, "threads": 1}, run_dir,
-                  overwrite=True).fit()
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run_dir")
+    ap.add_argument("epochs", type=int, nargs="?", default=3)
+    ap.add_argument("batch", type=int, nargs="?", default=16)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--max-minutes", type=float)
+    ap.add_argument("--step-sleep", type=float, default=0.0)
+    a = ap.parse_args()
+    cfg = {"epochs": a.epochs, "batch_size": a.batch, "threads": 1, "max_minutes": a.max_minutes,
+           "step_sleep": a.step_sleep}
+    res = Trainer(ToyTask(), cfg, a.run_dir, resume=a.resume or None, overwrite=not a.resume).fit()
+    sys.exit(exit_code(res))
