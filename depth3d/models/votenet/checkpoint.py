@@ -5,7 +5,7 @@ code to unpickle is refused with :class:`CheckpointError`, nothing in it runs):
 
 * VoteNet model files written by :func:`save_checkpoint`: ``{"model_state_dict", "hparams",
   "dataset_config", ...}`` (e.g. ``data/votenet_synthetic.pt``);
-* ``depth3d train det`` run checkpoints (``last.pt``/``best.pt``, format ``depth3d.train/1``) or a run
+* ``depth3d train det`` run checkpoints (``last.pt``/``best.pt``, formats ``depth3d.train/1`` and ``/2``) or a run
   folder (its ``best.pt``, else ``last.pt``): the network is rebuilt by :func:`build_votenet` from the run's
   ``model`` config section;
 * the released facebookresearch/votenet checkpoints (``pretrained_votenet_on_sunrgbd.tar`` /
@@ -111,7 +111,7 @@ def load_votenet(path: str | Path, dataset: str | None = None,
         if not p.is_file():
             raise CheckpointError(f"{path}: a folder without best.pt or last.pt (not a `depth3d train det` run)")
     ck = read_checkpoint_file(p, map_location)
-    if ck.get("format") == "depth3d.train/1":
+    if str(ck.get("format", "")).startswith("depth3d.train/"):
         if ck.get("task") != "det":
             raise CheckpointError(f"{p}: a `depth3d train {ck.get('task')}` checkpoint, not a detector")
         conf = ck.get("config") or {}
