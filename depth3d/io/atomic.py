@@ -1,50 +1,9 @@
-"""Atomic file writes: a temporary file in the same folder, fsync, then rename over the target."""
+"""Old home of the atomic writers, which now live in :mod:`depth3d.core.atomic` (import them from there).
 
-from __future__ import annotations
+Kept only while modules outside this change (training, VoteNet, detection, stereo calibration, the
+VoteNet-layout dataset) still import ``depth3d.io.atomic``; delete it once they import ``depth3d.core.atomic``.
+"""
 
-import contextlib
-import os
-import tempfile
-from pathlib import Path
-from typing import IO, Iterator
+from depth3d.core.atomic import atomic_path, atomic_write
 
-
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is fsynced and renamed over ``path``.
-
-    For libraries that write by file name (Open3D, OpenCV): the temporary name keeps ``path``'s extension
-    (or ``suffix``) so writers pick the right format. On an exception (Ctrl-C included) the temporary file
-    is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "wb", suffix: str | None = None) -> Iterator[IO]:
-    """Open a temporary file beside ``path`` for writing; on success it replaces ``path`` atomically.
-
-    On an exception (Ctrl-C included) the temporary file is removed and ``path`` is untouched.
-    """
-    with atomic_path(path, suffix) as tmp:
-        with open(tmp, mode) as f:
-            yield f
+__all__ = ["atomic_path", "atomic_write"]

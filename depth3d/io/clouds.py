@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from depth3d.core.cloud import PointCloud
-from depth3d.io.atomic import atomic_write
+from depth3d.core.atomic import atomic_write
 
 _PLY_TYPES = {
     "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2", "ushort": "u2",

@@ -88,7 +88,7 @@ def read_boxes(path: str | Path) -> list[dict]:
 
 def write_boxes(path: str | Path, boxes: list[dict], frame: str = "upright") -> None:
     """Write boxes JSON atomically."""
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
 
     def clean(b: dict) -> dict:
         return {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else

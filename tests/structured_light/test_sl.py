@@ -48,7 +48,7 @@ def test_decode_missing_and_mismatched():
 @pytest.fixture(scope="module")
 def rig_capture():
     from depth3d.sim.structured_light_sensor import StructuredLightRig, default_calibration
-    from depth3d.sim.tof_sensor import demo_scene
+    from depth3d.sim.scene import demo_scene
 
     rig = StructuredLightRig(calibration=default_calibration(320, 240, 400, 300),
                              patterns=PatternSet.default(400, 300, period=16))

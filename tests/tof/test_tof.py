@@ -83,7 +83,8 @@ def test_flying_pixel_mask_keeps_edges_removes_mixed():
 
 
 def test_simulated_tof_accuracy_unwrapping_and_flying():
-    from depth3d.sim.tof_sensor import ToFSensor, demo_scene, flying_truth, tof_intrinsics
+    from depth3d.sim.scene import demo_scene
+    from depth3d.sim.tof_sensor import ToFSensor, flying_truth, tof_intrinsics
 
     sensor = ToFSensor.with_noise("low", intrinsics=tof_intrinsics(160, 120))
     out = sensor.render(demo_scene(0), rng=np.random.default_rng(1))

@@ -195,7 +195,7 @@ def run_eval(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from depth3d.cli._common import resolve_device
+    from depth3d.core.device import resolve_device
     from depth3d.train.checkpoint import load_checkpoint
     from depth3d.train.config import merge
 

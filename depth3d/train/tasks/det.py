@@ -189,7 +189,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
-    from depth3d.cli._common import resolve_device
+    from depth3d.core.device import resolve_device
     from depth3d.detection.decode import EVAL_CONFIG, parse_groundtruths, parse_predictions
     from depth3d.detection.evaluation import APCalculator
     from depth3d.models.votenet import load_checkpoint
