@@ -129,17 +129,6 @@ def test_sl_source_folder_sequence(tmp_path, rig_capture):
         open_source(f"sl:{tmp_path / 'seq'}?bogus=1")
 
 
-def test_sl_source_demo():
-    from depth3d.capture.source import open_source
-
-    with open_source("sl:demo?frames=1") as src:
-        f = next(iter(src))
-    assert f.sensor == "structured_light" and f.color is not None
-    m = (f.depth > 0) & f.extras["lit"]
-    assert m.sum() > 0.5 * f.depth.size
-    assert np.median(np.abs(f.depth - f.extras["gt_depth"])[m]) < 0.01
-
-
 def test_cli_generate_simulate_decode(tmp_path, run_cli):
     import cv2
 
