@@ -239,7 +239,7 @@ def main() -> int:
         lines.append("")
     text = "\n".join(lines).rstrip() + "\n"
     print(text)
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
 
     with atomic_write(Path(args.output), "w") as f:
         f.write(text)

@@ -27,7 +27,7 @@ from _util import interleaved, machine, today  # noqa: E402
 
 def write_section(path: str, tag: str, text: str) -> None:
     """Replace the section between ``<!-- tag -->`` markers of ``path`` (append it when absent)."""
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
 
     p = Path(path)
     old = p.read_text() if p.is_file() else "# ToF and structured light (issue 7)\n\n"
@@ -105,7 +105,7 @@ def synthetic_captures(ps: PatternSet, w: int = 640, h: int = 480, seed: int = 0
 def accuracy(seeds: int, noise_levels) -> list[dict]:
     from depth3d.sim.render import SceneRenderer
     from depth3d.sim.structured_light_sensor import StructuredLightRig
-    from depth3d.sim.tof_sensor import demo_scene
+    from depth3d.sim.scene import demo_scene
 
     rows = []
     for noise in noise_levels:

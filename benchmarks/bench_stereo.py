@@ -160,7 +160,7 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.output:
-        from depth3d.io.atomic import atomic_write
+        from depth3d.core.atomic import atomic_write
 
         with atomic_write(args.output, "w") as f:
             f.write(text)

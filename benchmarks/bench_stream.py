@@ -38,7 +38,7 @@ def make_recording(path: Path, w: int, h: int, frames: int) -> None:
     from dataclasses import replace
 
     from depth3d.capture.record import Recorder
-    from depth3d.capture.sample import synthetic_frames
+    from depth3d.sim.sample import synthetic_frames
 
     base = list(synthetic_frames(8, w, h, color_size=(w, h), baseline=0.05))
     with Recorder(path) as rec:

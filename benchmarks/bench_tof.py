@@ -25,7 +25,7 @@ from _util import interleaved, machine, today  # noqa: E402
 
 def write_section(path: str, tag: str, text: str) -> None:
     """Replace the section between ``<!-- tag -->`` markers of ``path`` (append it when absent)."""
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
 
     p = Path(path)
     old = p.read_text() if p.is_file() else "# ToF and structured light (issue 7)\n\n"
@@ -187,7 +187,8 @@ def main() -> None:
         write_section(args.output, "tof_speed", "\n".join(lines))
         return
     from depth3d.sim.render import SceneRenderer
-    from depth3d.sim.tof_sensor import ToFSensor, demo_scene
+    from depth3d.sim.scene import demo_scene
+    from depth3d.sim.tof_sensor import ToFSensor
 
     scenes = [(f"demo{s}", SceneRenderer(demo_scene(s)), None) for s in range(3)]
     try:

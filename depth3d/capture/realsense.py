@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from depth3d.capture._rs import extrinsics_to_pose, import_rs
-from depth3d.capture.source import Source, SourceError
 from depth3d.core.frame import RGBDFrame
 from depth3d.core.intrinsics import Intrinsics
 from depth3d.core.pose import Pose
+from depth3d.core.source import Source, SourceError
 
 ALTERNATIVES = (
     "  a recording:        depth3d stream --source data/sample.db3   (or any .db3/.bag file)\n"

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from depth3d.capture.source import Source
 from depth3d.core.frame import RGBDFrame
 from depth3d.core.intrinsics import Intrinsics
 from depth3d.core.pose import Pose
+from depth3d.core.source import Source
 
 TUM_DEPTH_SCALE = 1.0 / 5000.0
 #: TUM's published colour intrinsics (the depth images are registered to colour)
@@ -216,7 +216,7 @@ class TumWriter:
             self._assoc.append(f"{ts} {dname} {ts} {cname}")
 
     def close(self) -> None:
-        from depth3d.io.atomic import atomic_write
+        from depth3d.core.atomic import atomic_write
 
         head = "# written by depth3d\n# timestamp filename\n"
         for name, lines in (("depth.txt", self._depth), ("rgb.txt", self._rgb)):

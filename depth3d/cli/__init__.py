@@ -3,6 +3,10 @@
 Every module ``depth3d/cli/<verb>.py`` that defines ``register(subparsers)`` contributes one verb: it adds a
 sub-parser and sets ``func=run`` on it, where ``run(args) -> int`` returns the exit code (0 success,
 1 runtime failure, 2 usage error). Modules are discovered, so new verbs need no change here.
+
+Errors become one line on stderr: :class:`CLIError` (raised by the verbs only; the library never imports it)
+with its exit code, and the library's :class:`~depth3d.core.errors.Depth3DError` (and the built-in
+FileNotFoundError/ValueError/TypeError) with exit code 1.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ import sys
 from typing import Sequence
 
 from depth3d import __version__
+from depth3d.core.errors import Depth3DError
 
 
 class CLIError(Exception):
-    """A failure to report to the user as one line, with exit code ``code`` (default 1)."""
+    """A failure to report to the user as one line, with exit code ``code`` (default 1). CLI verbs only:
+    library code raises :class:`~depth3d.core.errors.Depth3DError`."""
 
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
@@ -56,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLIError as exc:
         print(f"depth3d {args.command}: error: {exc}", file=sys.stderr)
         return exc.code
-    except (FileNotFoundError, ValueError, TypeError) as exc:
+    except (Depth3DError, FileNotFoundError, ValueError, TypeError) as exc:
         print(f"depth3d {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

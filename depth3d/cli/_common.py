@@ -1,4 +1,4 @@
-"""Helpers shared by CLI verbs: device choice, loading RGB-D inputs, output paths."""
+"""Helpers shared by CLI verbs: the --device flag, loading RGB-D inputs (device checks: depth3d.core.device)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,13 @@ import argparse
 from pathlib import Path
 
 from depth3d.cli import CLIError
+from depth3d.core.device import DEVICES
 
 
 def add_device_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+    """Add ``--device {cpu,cuda}`` (default cpu); check the choice with depth3d.core.device.resolve_device."""
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
                         help="where tensors and models run (default: cpu)")
-
-
-def resolve_device(name: str) -> str:
-    """Check that the requested device exists; CLIError (exit 1) with a reason if not."""
-    if name == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise CLIError("--device cuda requested but torch has no usable CUDA device "
-                           f"(torch {torch.__version__}, built for CUDA {torch.version.cuda})")
-    return name
 
 
 def load_rgbd(depth_path: str | Path, intrinsics_path: str | Path | None, color_path: str | Path | None = None,

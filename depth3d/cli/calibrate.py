@@ -57,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if args.lines:
         import cv2
 
-        from depth3d.io.atomic import atomic_path
-        from depth3d.stereo.calibration import find_corners
+        from depth3d.core.atomic import atomic_path
+        from depth3d.geometry.board import find_corners
         from depth3d.stereo.rectify import Rectifier, draw_rectification
 
         rect = Rectifier(calib)
@@ -78,12 +78,12 @@ def _collect_live(spec: str, board, frames: int):
     """Grab raw pairs from a stereo source until ``frames`` pairs show the board in both images."""
     from tqdm import tqdm
 
-    from depth3d.stereo.calibration import find_corners
-    from depth3d.stereo.source import open_stereo_source
+    from depth3d.capture.source import open_source
+    from depth3d.geometry.board import find_corners
 
     L, R, names = [], [], []
-    rest = spec.split(":", 1)[1] if spec.startswith("stereo:") else spec
-    with open_stereo_source(rest, raw=True) as src, tqdm(total=frames, desc="pairs") as bar:
+    spec = spec if spec.startswith("stereo:") else f"stereo:{spec}"
+    with open_source(spec, raw=True) as src, tqdm(total=frames, desc="pairs") as bar:
         for i, (left, right, _t) in enumerate(src.pairs()):
             if find_corners(left, board) is not None and find_corners(right, board) is not None:
                 L.append(left)

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         if out.suffix.lower() == ".npz":
             import numpy as np
 
-            from depth3d.io.atomic import atomic_write
+            from depth3d.core.atomic import atomic_write
 
             with atomic_write(out) as f:
                 np.savez(f, coords=grid.coords, counts=grid.counts, voxel_size=grid.voxel_size, origin=grid.origin,
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         elif out.suffix.lower() == ".ply":
             import open3d as o3d
 
-            from depth3d.io.atomic import atomic_path
+            from depth3d.core.atomic import atomic_path
 
             with atomic_path(out) as tmp:
                 if not o3d.io.write_voxel_grid(str(tmp), grid.to_open3d()):

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from depth3d.capture.source import open_source
-    from depth3d.cli._common import resolve_device
+    from depth3d.core.device import resolve_device
     from depth3d.cli.detect import DEFAULT_TILT
     from depth3d.core.cloud import PointCloud
     from depth3d.detection.detect import FrameDetector

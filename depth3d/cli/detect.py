@@ -100,7 +100,7 @@ def _render(points, boxes, view: bool, screenshot: str | None) -> None:
 
 
 def run(args) -> int:
-    from depth3d.cli._common import resolve_device
+    from depth3d.core.device import resolve_device
     from depth3d.detection.decode import demo_config
     from depth3d.detection.detect import Detector, camera_to_upright, frames_to_clouds, load_scan
     from depth3d.viz.boxes import write_boxes, write_boxes_ply
@@ -158,7 +158,7 @@ def run(args) -> int:
             except ImportError as exc:
                 raise CLIError(f"{spec}: not a scan file ({', '.join(SCAN_SUFFIXES)}) and no source can open it "
                                f"({exc})") from None
-            from depth3d.io.atomic import atomic_write
+            from depth3d.core.atomic import atomic_write
 
             with atomic_write(out / f"{name}_boxes.json", "w") as f:
                 json.dump({"frame": "upright", "source": spec, "frames": frames}, f, indent=1)

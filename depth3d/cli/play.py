@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     except SourceError as exc:
         raise CLIError(str(exc)) from None
     if out is not None:
-        from depth3d.io.atomic import atomic_write
+        from depth3d.core.atomic import atomic_write
 
         with atomic_write(out / "frames.csv", "w") as f:
             f.write("file_index,frame_index,timestamp_s\n" + "".join(r + "\n" for r in rows))
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export(out: Path, n: int, frame, args, write_meta: bool) -> None:
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
     from depth3d.io.clouds import write_cloud
     from depth3d.io.depth_png import write_color, write_depth_png
 

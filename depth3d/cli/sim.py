@@ -107,7 +107,7 @@ def run_render(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
     from depth3d.io.depth_png import write_color, write_depth_png
     from depth3d.sim.source import open_sim_source
 

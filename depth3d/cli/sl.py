@@ -11,7 +11,8 @@ import argparse
 from pathlib import Path
 
 from depth3d.cli import CLIError
-from depth3d.cli._common import add_device_arg, resolve_device
+from depth3d.cli._common import add_device_arg
+from depth3d.core.device import resolve_device
 
 
 def register(subparsers) -> None:
@@ -64,7 +65,7 @@ def _decode(args) -> int:
     import numpy as np
 
     from depth3d.core.cloud import PointCloud
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
     from depth3d.io.clouds import write_cloud
     from depth3d.io.depth_png import write_depth_png
     from depth3d.structured_light.capture import read_capture
@@ -98,8 +99,8 @@ def _simulate(args) -> int:
     import numpy as np
 
     from depth3d.io.depth_png import write_depth_png
+    from depth3d.sim.scene import demo_scene
     from depth3d.sim.structured_light_sensor import StructuredLightRig
-    from depth3d.sim.tof_sensor import demo_scene
     from depth3d.structured_light.capture import write_capture
 
     rig = StructuredLightRig()

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     from depth3d.cli import CLIError
     from depth3d.core.cloud import PointCloud
-    from depth3d.io.atomic import atomic_path, atomic_write
+    from depth3d.core.atomic import atomic_path, atomic_write
     from depth3d.io.clouds import write_cloud
     from depth3d.stereo.calibration import load_calibration
     from depth3d.stereo.matching import MatcherConfig

@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
 def _make_detector(args: argparse.Namespace):
     from pathlib import Path
 
-    from depth3d.cli._common import resolve_device
+    from depth3d.core.device import resolve_device
     from depth3d.cli.detect import DEFAULT_CKPT
     from depth3d.detection.detect import FrameDetector
 

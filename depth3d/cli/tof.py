@@ -10,7 +10,8 @@ import argparse
 from pathlib import Path
 
 from depth3d.cli import CLIError
-from depth3d.cli._common import add_device_arg, resolve_device
+from depth3d.cli._common import add_device_arg
+from depth3d.core.device import resolve_device
 
 
 def register(subparsers) -> None:
@@ -50,7 +51,7 @@ def _decode(args) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
     from depth3d.io.depth_png import write_depth_png
     from depth3d.tof.decode import decode_tof
     from depth3d.tof.raw import ToFRawFolder
@@ -84,7 +85,8 @@ def _simulate(args) -> int:
     from depth3d.core.pose import Pose
     from depth3d.io.depth_png import write_depth_png
     from depth3d.sim.render import SceneRenderer
-    from depth3d.sim.tof_sensor import ToFSensor, demo_scene, tof_intrinsics
+    from depth3d.sim.scene import demo_scene
+    from depth3d.sim.tof_sensor import ToFSensor, tof_intrinsics
     from depth3d.tof.raw import write_tof_frame, write_tof_meta
 
     if args.frames <= 0:

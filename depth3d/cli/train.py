@@ -80,7 +80,7 @@ def build_config(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from depth3d.cli._common import resolve_device
+    from depth3d.core.device import resolve_device
     from depth3d.train.trainer import Trainer, exit_code
 
     resolve_device(args.device)

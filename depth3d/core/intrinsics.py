@@ -216,7 +216,7 @@ class Intrinsics:
 
     def save(self, path: str | Path) -> None:
         """Write to ``.json`` or ``.yaml``/``.yml`` atomically."""
-        from depth3d.io.atomic import atomic_write
+        from depth3d.core.atomic import atomic_write
 
         path = Path(path)
         if path.suffix.lower() in (".yaml", ".yml"):

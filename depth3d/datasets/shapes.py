@@ -92,7 +92,7 @@ def generate_shapes(out_dir: str | Path, train_per_class: int = 80, test_per_cla
     held out (new object instances, poses and viewpoints)."""
     from tqdm import tqdm
 
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
     from depth3d.sim.objects import CLASSES
 
     classes = list(classes or CLASSES)

@@ -345,7 +345,7 @@ def pack_scans(src: str | Path, out: str | Path, points_per_scan: int = 5000, se
         pcs[i] = pc[random_sampling(pc.shape[0], points_per_scan, rng), :3]
         nb[i] = min(len(bb), MAX_NUM_OBJ)
         bbs[i, :nb[i]] = bb[:MAX_NUM_OBJ]
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
 
     with atomic_write(out) as f:
         np.savez(f, pc=pcs, bbox=bbs, nbox=nb)

@@ -219,7 +219,7 @@ class FrameDetector:
         """All records as JSON ``{"frame": "upright", **extra, "frames": [...]}``, atomically."""
         import json
 
-        from depth3d.io.atomic import atomic_write
+        from depth3d.core.atomic import atomic_write
 
         with atomic_write(path, "w") as f:
             json.dump({"frame": "upright", **extra, "frames": self.records}, f, indent=1)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from depth3d.core.cloud import PointCloud
-from depth3d.io.atomic import atomic_write
+from depth3d.core.atomic import atomic_write
 from depth3d.io.meshes import DEFAULT_SAMPLES, MESH_SUFFIXES, is_mesh_file, read_mesh_as_cloud
 
 _PLY_TYPES = {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depth3d.io.atomic import atomic_write
+from depth3d.core.atomic import atomic_write
 
 
 def write_depth_png(path: str | Path, depth: np.ndarray, depth_scale: float = 0.001) -> None:

@@ -9,5 +9,9 @@ Modules (import them directly; this package imports nothing heavy):
 * :mod:`depth3d.sim.realsense_sensor`: a RealSense D435-like depth camera (``RealSenseModel``).
 * :mod:`depth3d.sim.trajectory`: camera paths (``orbit``, ``walk``, ``random_view``, ``look_at``).
 * :mod:`depth3d.sim.source`: the ``sim:`` capture source (``open_sim_source``).
+* :mod:`depth3d.sim.stereo_source`, :mod:`depth3d.sim.tof_source`, :mod:`depth3d.sim.structured_light_source`:
+  the simulated ``stereo:sim``, ``tof:sim``/``tof:demo`` and ``sl:sim``/``sl:demo`` sources (the sensor
+  packages decode; the simulator, above them, supplies the raw data).
+* :mod:`depth3d.sim.sample`: ``synthetic_frames`` and the bundled sample recording (``python -m depth3d.sim.sample``).
 * :mod:`depth3d.sim.dataset`: single-view scan datasets in VoteNet's SUN RGB-D layout (``write_scans``).
 """

@@ -143,7 +143,7 @@ def write_scan(out_dir: str | Path, seed: int, idx: int, options: ScanOptions | 
     (``K`` 3x3, ``upright_from_camera`` 3x3: camera frame x right, y down, z forward -> upright frame;
     the camera sits at the upright origin).
     """
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
 
     out = Path(out_dir)
     s = make_scan(seed, idx, options, nthreads=nthreads)
@@ -193,7 +193,7 @@ def write_scans(out_dir: str | Path, num: int, seed: int = 0, options: ScanOptio
 
     from tqdm import tqdm
 
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
     from depth3d.sim.realsense_sensor import RealSenseModel, d435_intrinsics
 
     if num <= 0:

@@ -17,6 +17,9 @@ from typing import Callable
 
 import numpy as np
 
+from depth3d.core.errors import InputError
+from depth3d.core.registry import Registry
+
 #: VoteNet's SUN RGB-D class order; the index is the class id (0..9).
 CLASSES: tuple[str, ...] = ("bed", "table", "sofa", "chair", "toilet", "desk", "dresser", "night_stand",
                             "bookshelf", "bathtub")
@@ -331,10 +334,12 @@ def _bathtub(b: _Builder, rng: np.random.Generator) -> None:
         b.cylinder(0.015, 0.15, (0, w / 2 - t / 2, h + 0.075), b.colour(_METAL))
 
 
-_BUILDERS: dict[str, Callable[[_Builder, np.random.Generator], None]] = {
-    "bed": _bed, "table": _table, "sofa": _sofa, "chair": _chair, "toilet": _toilet, "desk": _desk,
-    "dresser": _dresser, "night_stand": _night_stand, "bookshelf": _bookshelf, "bathtub": _bathtub,
-}
+#: SUN RGB-D class name -> builder adding that object's parts to a _Builder
+BUILDERS: Registry[Callable[[_Builder, np.random.Generator], None]] = Registry("object class")
+for _name, _build in {"bed": _bed, "table": _table, "sofa": _sofa, "chair": _chair, "toilet": _toilet,
+                      "desk": _desk, "dresser": _dresser, "night_stand": _night_stand, "bookshelf": _bookshelf,
+                      "bathtub": _bathtub}.items():
+    BUILDERS.register(_name, _build)
 
 
 def make_object(class_name: str, rng: np.random.Generator):
@@ -349,12 +354,12 @@ def make_object(class_name: str, rng: np.random.Generator):
         the floor at 0; front facing +x; metres; per-face RGBA colours), and ``size`` (3,) float64 full
         extents ``(l, w, h)`` in metres of its axis-aligned bounding box in that frame (l along x).
     """
-    if class_name not in _BUILDERS:
-        raise ValueError(f"make_object: unknown class {class_name!r}; expected one of {CLASSES}")
+    if class_name not in BUILDERS:
+        raise InputError(f"make_object: unknown class {class_name!r}; expected one of {CLASSES}")
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"make_object: rng must be a numpy.random.Generator, got {type(rng).__name__}")
     b = _Builder(rng)
-    _BUILDERS[class_name](b, rng)
+    BUILDERS.get(class_name)(b, rng)
     mesh = b.mesh()
     size = np.asarray(mesh.extents, dtype=np.float64)
     return mesh, size

@@ -25,8 +25,9 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 
-from depth3d.capture.source import Source, SourceError
+from depth3d.core.errors import InputError
 from depth3d.core.frame import RGBDFrame
+from depth3d.core.source import Source, SourceError
 
 _DEFAULTS = {"seed": 0, "frames": 60, "width": 640, "height": 480, "fps": 30.0, "trajectory": "orbit",
              "noise": "realsense", "objects": None, "loop": 0}
@@ -40,7 +41,7 @@ def _parse(rest: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     given.update({k: v for k, v in options.items()})
     for k, v in given.items():
         if k not in _DEFAULTS:
-            raise ValueError(f"sim source: unknown option {k!r}; expected one of {sorted(_DEFAULTS)}")
+            raise InputError(f"sim source: unknown option {k!r}; expected one of {sorted(_DEFAULTS)}")
         try:
             if k in _INTS:
                 opts[k] = None if v in (None, "") else int(v)
@@ -49,11 +50,11 @@ def _parse(rest: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             else:
                 opts[k] = str(v)
         except (TypeError, ValueError):
-            raise ValueError(f"sim source: option {k}={v!r} is not a number") from None
+            raise InputError(f"sim source: option {k}={v!r} is not a number") from None
     if opts["frames"] <= 0 or opts["width"] <= 0 or opts["height"] <= 0 or opts["fps"] <= 0:
-        raise ValueError(f"sim source: frames, width, height and fps must be positive, got {opts}")
+        raise InputError(f"sim source: frames, width, height and fps must be positive, got {opts}")
     if opts["noise"] not in ("realsense", "none"):
-        raise ValueError(f"sim source: noise must be 'realsense' or 'none', got {opts['noise']!r}")
+        raise InputError(f"sim source: noise must be 'realsense' or 'none', got {opts['noise']!r}")
     return target or "room", opts
 
 

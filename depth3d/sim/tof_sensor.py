@@ -183,39 +183,3 @@ def _multipath(amp: np.ndarray, rng_m: np.ndarray, k: float, sigma_frac: float =
     re = cv2.GaussianBlur(np.ascontiguousarray(z.real), (0, 0), sigma)
     im = cv2.GaussianBlur(np.ascontiguousarray(z.imag), (0, 0), sigma)
     return re + 1j * im
-
-
-def demo_scene(seed: int = 0, far: float = 5.0, near: float = 0.8) -> list:
-    """A small test scene of trimesh meshes (world frame = camera frame of an identity pose: x right,
-    y down, z forward): a back wall at ``far`` metres, a floor plane, boxes and spheres at 0.6..5 m giving
-    depth edges (objects between ``near`` and ``far - 1`` metres). Deterministic for a seed."""
-    import trimesh
-
-    rng = np.random.default_rng(seed)
-    meshes = []
-
-    def colour(m, a):
-        m.visual.face_colors = np.tile(np.array([*(np.clip(np.asarray(a), 0, 1) * 255).astype(np.uint8), 255]),
-                                       (len(m.faces), 1))
-        return m
-
-    wall = trimesh.creation.box(extents=(30, 30, 0.05))
-    wall.apply_translation((0, 0, far))
-    meshes.append(colour(wall, (0.8, 0.8, 0.8)))
-    floor = trimesh.creation.box(extents=(30, 0.05, 30))
-    floor.apply_translation((0, 1.2, far / 2))
-    meshes.append(colour(floor, (0.5, 0.55, 0.5)))
-    for i in range(4):
-        z = rng.uniform(near, far - 1.0)
-        ext = rng.uniform(0.2, 0.6, 3)
-        b = trimesh.creation.box(extents=ext)
-        b.apply_transform(trimesh.transformations.rotation_matrix(rng.uniform(-0.6, 0.6), (0, 1, 0)))
-        x = rng.uniform(-0.45, 0.45) * z
-        b.apply_translation((x, rng.uniform(-0.3, 0.5) * min(z, 2.0), z))
-        meshes.append(colour(b, rng.uniform(0.3, 0.9, 3)))
-    for i in range(2):
-        z = rng.uniform(max(near - 0.2, 0.3), far - 1.0)
-        sp = trimesh.creation.icosphere(subdivisions=3, radius=rng.uniform(0.1, 0.35))
-        sp.apply_translation((rng.uniform(-0.4, 0.4) * z, rng.uniform(-0.3, 0.3) * z, z))
-        meshes.append(colour(sp, rng.uniform(0.3, 0.9, 3)))
-    return meshes

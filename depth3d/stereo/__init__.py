@@ -8,6 +8,6 @@ Modules:
                  edge-aware fill); ``from_fixed_point`` is the one place OpenCV's /16 is undone.
     depth        ``disparity_to_depth`` (Z = f B / d), ``reproject_q`` (Q matrix), ``CloudMaker``.
     pipeline     ``StereoPipeline``: rectify -> match -> depth -> cloud.
-    source       ``open_stereo_source`` for ``open_source("stereo:...")``.
+    source       ``open_stereo_source`` for ``open_source("stereo:...")`` (simulated: depth3d.sim.stereo_source).
     evaluate     accuracy against exact ground truth (simulator).
 """

@@ -7,8 +7,13 @@ Spec forms (``rest`` is what follows ``stereo:``; options as ``?key=value&...`` 
 ``uvc?left=0&right=1&calib=F[&sync_ms=15]``                 two UVC cameras (OpenCV capture)
 ``sbs?device=0&calib=F``                                    one side-by-side camera (left half | right half)
 ``realsense[?serial=S&width=848&height=480&fps=30]``        a RealSense's two IR streams (already rectified)
-``sim[?frames=10&hfov=87&mode=ir&seed=0]``                  the virtual stereo sensor (exact depth in extras)
+``sim[?frames=10&hfov=87&mode=ir&seed=0]``                  the virtual stereo sensor (exact depth in extras),
+                                                            :mod:`depth3d.sim.stereo_source`
 ==========================================================  =====================================================
+
+The kinds of this module are entries of :data:`STEREO_KINDS`; ``stereo:sim`` (and a bare ``stereo:``) is
+routed to the simulator package by :func:`depth3d.capture.source.open_source`, since the simulator sits above
+the sensor packages.
 
 Every frame: ``depth`` float32 metres (calibration units) in the rectified left camera, ``color`` the
 rectified left image as RGB (grey replicated), ``sensor="stereo"``; ``extras`` holds ``disparity``,
@@ -26,8 +31,10 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 
-from depth3d.capture.source import Source, SourceError
+from depth3d.core.errors import InputError
 from depth3d.core.frame import RGBDFrame
+from depth3d.core.registry import Registry
+from depth3d.core.source import Source, SourceError
 from depth3d.stereo.calibration import StereoCalibration, load_calibration
 
 
@@ -41,7 +48,7 @@ class StereoSource(Source):
                  max_depth: float | None = None, **unknown: Any) -> None:
         super().__init__()
         if unknown:
-            raise ValueError(f"stereo source: unknown option(s) {', '.join(sorted(unknown))}")
+            raise InputError(f"stereo source: unknown option(s) {', '.join(sorted(unknown))}")
         self._calib_arg = calib
         self.rectified = rectified
         self.raw = raw
@@ -76,7 +83,7 @@ class StereoSource(Source):
         if self.raw:
             return
         if self.calib is None:
-            raise ValueError(f"{type(self).__name__}: a calibration is needed (calib=FILE)")
+            raise InputError(f"{type(self).__name__}: a calibration is needed (calib=FILE)")
         self.pipeline = StereoPipeline(self.calib, MatcherConfig(**self._matcher_opts), max_depth=self.max_depth,
                                        rectify=not self.rectified)
         self.depth_intrinsics = self.pipeline.intrinsics
@@ -129,7 +136,7 @@ class FolderStereoSource(StereoSource):
         if not self.left_files:
             raise FileNotFoundError(f"stereo folder source: no file matches left={left!r}")
         if len(self.left_files) != len(self.right_files):
-            raise ValueError(f"stereo folder source: {len(self.left_files)} left images ({left!r}) but "
+            raise InputError(f"stereo folder source: {len(self.left_files)} left images ({left!r}) but "
                              f"{len(self.right_files)} right images ({right!r})")
         self.fps = float(fps)
         self._i = 0
@@ -168,7 +175,7 @@ class OpenCVStereoSource(StereoSource):
                  height: int | None = None, sync_ms: float = 20.0, **kw: Any) -> None:
         super().__init__(**kw)
         if device is None and (left is None or right is None):
-            raise ValueError("stereo camera source: give left=DEV&right=DEV (two cameras) or device=DEV "
+            raise InputError("stereo camera source: give left=DEV&right=DEV (two cameras) or device=DEV "
                              "(one side-by-side camera)")
         self.devices = [device] if device is not None else [left, right]
         self.size = (None if width is None else int(width), None if height is None else int(height))
@@ -280,75 +287,8 @@ class RealSenseIRSource(StereoSource):
         return {"device_depth": self._device_depth}
 
 
-class SimStereoSource(StereoSource):
-    """The virtual stereo sensor (:mod:`depth3d.sim.stereo_sensor`) flying slowly through a scene.
-
-    ``scene="boxes"`` (default): the built-in box scene (camera = world frame); ``scene="room"``: a room from
-    ``depth3d.sim.scene.generate_room(seed)`` seen from near a corner at 1.4 m height. Ground truth depth is in ``extras["gt_depth"]``.
-    """
-
-    def __init__(self, frames: int = 10, hfov: float = 87.0, mode: str = "ir", seed: int = 0, width: int = 640,
-                 height: int = 480, scene: str = "boxes", **kw: Any) -> None:
-        from depth3d.sim.stereo_sensor import StereoSensor
-
-        kw.setdefault("rectified", True)
-        super().__init__(**kw)
-        self.sensor = StereoSensor(hfov_deg=float(hfov), mode=mode, seed=int(seed), width=int(width),
-                                   height=int(height))
-        self.frames = int(frames)
-        self.scene = scene
-        self.seed = int(seed)
-        self._i = 0
-        self._gt = None
-        if self._calib_arg is None:
-            self._calib_arg = self.sensor.calibration()
-
-    @property
-    def frame_count(self) -> int:
-        return self.frames
-
-    def _open(self) -> None:
-        from depth3d.sim.stereo_sensor import test_scene
-
-        if self.scene == "room":
-            try:
-                from depth3d.sim.scene import generate_room  # type: ignore
-            except ImportError:
-                raise ValueError("stereo:sim?scene=room needs depth3d.sim.scene.generate_room (not in this "
-                                 "build); use scene=boxes") from None
-            scene = generate_room(seed=self.seed)
-            self.meshes = scene.meshes
-            from depth3d.sim.trajectory import look_at
-
-            lx, ly, _ = scene.room_size
-            # from near one corner at eye height towards the opposite side of the room
-            self._room_pose = look_at((-0.35 * lx, -0.35 * ly, 1.4), (0.2 * lx, 0.2 * ly, 0.6))
-        elif self.scene == "boxes":
-            self.meshes = test_scene(self.seed)
-        else:
-            raise ValueError(f"stereo:sim scene must be 'boxes' or 'room', got {self.scene!r}")
-
-    def _grab(self, timeout: float):
-        from depth3d.core.pose import Pose
-
-        if self._i >= self.frames:
-            return None
-        pose = Pose.from_Rt(np.eye(3), np.array([0.02 * self._i, 0.0, 0.0]))  # 2 cm steps along x
-        if getattr(self, "_room_pose", None) is not None:
-            pose = self._room_pose @ pose
-        p = self.sensor.render(self.meshes, pose)
-        self._gt = p.depth
-        t = self._i / 30.0
-        self._i += 1
-        return p.left, p.right, t
-
-    def _extras(self) -> dict[str, Any]:
-        return {"gt_depth": self._gt}
-
-
-def open_stereo_source(rest: str, **options: Any) -> StereoSource:
-    """Create (not start) a stereo source from ``rest`` (see the module docstring) and keyword options."""
-    kind, _, query = rest.partition("?")
+def parse_stereo_query(query: str) -> dict[str, Any]:
+    """Options from the ``?key=value&...`` part of a stereo spec, with numbers and flags converted."""
     opts: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
     for k in ("num_disparities", "subpixel", "frames", "seed", "width", "height", "fps"):
         if k in opts:
@@ -359,15 +299,27 @@ def open_stereo_source(rest: str, **options: Any) -> StereoSource:
     for k in ("rectified", "raw", "emitter"):
         if k in opts:
             opts[k] = str(opts[k]).lower() in ("1", "true", "yes", "on")
+    return opts
+
+
+#: stereo source kind (the part of the spec after ``stereo:`` and before ``?``) -> source class
+STEREO_KINDS: Registry[type[StereoSource]] = Registry("stereo source kind")
+STEREO_KINDS.register("folder", FolderStereoSource, "recorded left/right image folders")
+STEREO_KINDS.register("uvc", OpenCVStereoSource, "two UVC cameras")
+STEREO_KINDS.register("sbs", OpenCVStereoSource, "one side-by-side camera")
+STEREO_KINDS.register("realsense", RealSenseIRSource, "a RealSense's two IR streams")
+
+
+def open_stereo_source(rest: str, **options: Any) -> StereoSource:
+    """Create (not start) a stereo source from ``rest`` (see the module docstring) and keyword options.
+
+    Raises InputError (a ValueError) for an unknown kind or a folder spec without both patterns."""
+    kind, _, query = rest.partition("?")
+    opts = parse_stereo_query(query)
     opts.update(options)
-    kind = kind or "sim"
-    classes = {"folder": FolderStereoSource, "uvc": OpenCVStereoSource, "sbs": OpenCVStereoSource,
-               "realsense": RealSenseIRSource, "sim": SimStereoSource}
-    if kind not in classes:
-        raise ValueError(f"stereo source {rest!r}: kind must be one of {', '.join(classes)} "
+    if kind not in STEREO_KINDS:
+        raise InputError(f"stereo source {rest!r}: kind must be one of {', '.join([*STEREO_KINDS, 'sim'])} "
                          "(e.g. stereo:folder?left=DIR/left*.png&right=DIR/right*.png&calib=FILE)")
     if kind == "folder" and ("left" not in opts or "right" not in opts):
-        raise ValueError(f"stereo source {rest!r}: folder needs left=PATTERN and right=PATTERN")
-    if "calib" in opts:
-        opts["calib"] = opts["calib"]
-    return classes[kind](**opts)
+        raise InputError(f"stereo source {rest!r}: folder needs left=PATTERN and right=PATTERN")
+    return STEREO_KINDS.get(kind)(**opts)

@@ -25,7 +25,7 @@ from depth3d.structured_light.decode import SLCalibration, SLDecoding
 def board_object_points(inner_cols: int, inner_rows: int, square: float) -> np.ndarray:
     """(inner_cols * inner_rows, 3) float32 board-frame corner positions (metres, z = 0), in the order
     :func:`find_board_corners` returns the corners (the stereo calibration's board model)."""
-    from depth3d.stereo.calibration import Board
+    from depth3d.geometry.board import Board
 
     return Board("chessboard", inner_cols, inner_rows, float(square)).object_points()
 
@@ -33,11 +33,11 @@ def board_object_points(inner_cols: int, inner_rows: int, square: float) -> np.n
 def find_board_corners(white: np.ndarray, inner_cols: int, inner_rows: int) -> np.ndarray | None:
     """(N, 2) float32 sub-pixel camera corners of the board in a grey image, or None if not found.
 
-    The same detection as stereo calibration (:func:`depth3d.stereo.calibration.find_corners`), including
+    The same detection as stereo calibration (:func:`depth3d.geometry.board.find_corners`), including
     its canonical corner order on symmetric boards; non-8-bit images are stretched to 0..255 first."""
     import cv2
 
-    from depth3d.stereo.calibration import Board, find_corners
+    from depth3d.geometry.board import Board, find_corners
 
     img = np.asarray(white)
     if img.dtype != np.uint8:

@@ -86,7 +86,7 @@ def write_capture(folder: str | Path, images: dict[str, np.ndarray], patterns: P
     """Write a capture folder (images as PNG, patterns.json, calibration.json), atomically per file."""
     import cv2
 
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,7 @@ class SLCalibration:
                              "projector (intrinsics), R (3x3), t (3) of camera -> projector") from None
 
     def save(self, path: str | Path) -> None:
-        from depth3d.io.atomic import atomic_write
+        from depth3d.core.atomic import atomic_write
 
         with atomic_write(path, "w") as f:
             json.dump(self.to_dict(), f, indent=1)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depth3d.io.atomic import atomic_write
+from depth3d.core.atomic import atomic_write
 
 FORMAT = "depth3d.sl_patterns"
 

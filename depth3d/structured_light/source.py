@@ -8,7 +8,11 @@ Spec forms (``open_source`` passes what follows ``sl:`` as ``rest``)::
     sl:sim?seed=3&frames=5                         the virtual rig in a generated room
 
 Options (query or keyword arguments): ``calibration`` (file), ``phase`` (0/1: use phase shift, 1),
-``min_contrast`` (6), sim only: ``seed`` (0), ``frames`` (1), ``fps`` (5).
+``min_contrast`` (6), ``fps`` (5), simulator only: ``seed`` (0), ``frames`` (1).
+
+:class:`SLSource` decodes captures from any supplier; this module has the folder supplier
+(:class:`SLFolderSource`); the simulator package supplies ``sl:demo``/``sl:sim``
+(:mod:`depth3d.sim.structured_light_source`).
 
 Frames: ``depth`` float32 planar metres (0 invalid), ``sensor="structured_light"``, ``color`` the white
 capture as grey RGB; ``extras``: ``column`` (projector column, NaN invalid), ``valid``, and in the
@@ -23,14 +27,45 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 
-from depth3d.capture.source import Source, SourceError
+from depth3d.core.errors import InputError
 from depth3d.core.frame import RGBDFrame
+from depth3d.core.source import Source, SourceError
 
-_OPTS = {"calibration": None, "phase": 1, "min_contrast": 6.0, "seed": 0, "frames": 1, "fps": 5.0}
+#: options of every sl: source, with their defaults (``seed``/``frames`` matter to the simulator only)
+SL_OPTIONS: dict[str, Any] = {"calibration": None, "phase": 1, "min_contrast": 6.0, "seed": 0, "frames": 1,
+                              "fps": 5.0}
+
+
+def parse_sl_spec(rest: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Split an ``sl:`` spec into (target, options); keyword ``options`` win over the query string.
+
+    Raises InputError (a ValueError) for an unknown option, a non-integer ``phase``/``seed``/``frames``
+    or an empty target."""
+    target, _, query = rest.partition("?")
+    given = dict(parse_qsl(query, keep_blank_values=True))
+    given.update(options)
+    opts = dict(SL_OPTIONS)
+    for k, v in given.items():
+        if k not in SL_OPTIONS:
+            raise InputError(f"sl source: unknown option {k!r}; expected one of {sorted(SL_OPTIONS)}")
+        opts[k] = v
+    for k in ("phase", "seed", "frames"):
+        try:
+            opts[k] = int(opts[k])
+        except (TypeError, ValueError):
+            raise InputError(f"sl source: option {k}={opts[k]!r} is not an integer") from None
+    if not target:
+        raise InputError("sl source: expected 'sl:FOLDER', 'sl:demo?...' or 'sl:sim?...'")
+    return target, opts
 
 
 class SLSource(Source):
-    """Structured-light captures (folder or simulator) -> depth frames."""
+    """Structured-light captures -> depth frames; subclasses supply the captures.
+
+    Subclasses implement ``_open`` (fill ``_calib`` (:class:`~depth3d.structured_light.decode.SLCalibration`)
+    and ``_patterns``), ``_close``, ``_count`` and ``_images(i)`` -> ``(images, extras)`` or None at the end,
+    where ``images`` maps capture names (``"white"``, ``"black"``, Gray-code and phase images) to (H, W) arrays.
+    """
 
     kind = "structured_light"
 
@@ -39,52 +74,34 @@ class SLSource(Source):
         self.target = target
         self.opts = opts
         self._i = 0
-        self._folders: list[Path] | None = None
-        self._rig = None
+        self._open_now = False
+
+    # subclass hooks
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None: ...
+
+    def _count(self) -> int | None:
+        return None
+
+    def _images(self, i: int) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+        raise NotImplementedError
 
     def start(self) -> None:
-        o = self.opts
-        if self.target in ("demo", "sim"):
-            from depth3d.core.pose import Pose
-            from depth3d.sim.render import SceneRenderer
-            from depth3d.sim.structured_light_sensor import StructuredLightRig
-
-            self._rig = StructuredLightRig()
-            if self.target == "demo":
-                from depth3d.sim.tof_sensor import demo_scene
-
-                self._renderer = SceneRenderer(demo_scene(int(o["seed"]), far=2.5, near=0.8))
-                self._poses = [Pose.identity()] * int(o["frames"])
-            else:
-                from depth3d.sim.scene import generate_room
-                from depth3d.sim.trajectory import make_trajectory
-
-                scene = generate_room(int(o["seed"]))
-                self._renderer = SceneRenderer(scene)
-                self._poses = make_trajectory(scene, "orbit", int(o["frames"]))
-            self._calib = self._rig.calibration
-            self._patterns = self._rig.patterns
-        else:
-            from depth3d.structured_light.capture import capture_folders, read_capture
-
-            self._folders = capture_folders(self.target)
-            _, self._patterns, self._calib = read_capture(self._folders[0], o["calibration"])
-            if self._calib is None:
-                raise FileNotFoundError(f"sl source {self.target}: no calibration.json in the folder or its parent; "
-                                        "give ?calibration=FILE")
+        self._open()
         self.depth_intrinsics = self._calib.camera
         self.depth_scale = 1.0
         self._i = 0
+        self._open_now = True
 
     def stop(self) -> None:
-        self._folders = None
-        self._rig = None
+        self._open_now = False
+        self._close()
 
     @property
     def frame_count(self) -> int | None:
-        if self._folders is not None:
-            return len(self._folders)
-        return int(self.opts["frames"]) if self.target in ("demo", "sim") else None
+        return self._count()
 
     @property
     def info(self) -> dict[str, Any]:
@@ -94,22 +111,12 @@ class SLSource(Source):
     def read(self, timeout: float = 5.0) -> RGBDFrame | None:
         from depth3d.structured_light.decode import decode_captures, triangulate_columns
 
-        extras: dict[str, Any] = {}
-        if self._folders is not None:
-            if self._i >= len(self._folders):
-                return None
-            from depth3d.structured_light.capture import read_capture
-
-            images, _, _ = read_capture(self._folders[self._i], self._calib, self._patterns)
-        elif self._rig is not None:
-            if self._i >= len(self._poses):
-                return None
-            out = self._rig.render(self._renderer, self._poses[self._i],
-                                   np.random.default_rng([int(self.opts["seed"]), self._i, 0x51]))
-            images = out["images"]
-            extras.update(gt_depth=out["gt_depth"], gt_column=out["gt_column"], lit=out["lit"])
-        else:
+        if not self._open_now:
             raise SourceError("sl source: not started (use it as a context manager or call start())")
+        got = self._images(self._i)
+        if got is None:
+            return None
+        images, extras = got
         dec = decode_captures(images, self._patterns, min_contrast=float(self.opts["min_contrast"]))
         col = dec.column if int(self.opts["phase"]) else np.where(dec.column_gray >= 0, dec.column_gray,
                                                                    np.nan).astype(np.float32)
@@ -125,21 +132,42 @@ class SLSource(Source):
                          sensor="structured_light", extras=extras)
 
 
-def open_sl_source(rest: str, **options: Any) -> SLSource:
-    """Create (not start) a structured-light source from the spec after ``sl:`` (see the module docstring)."""
-    target, _, query = rest.partition("?")
-    given = dict(parse_qsl(query, keep_blank_values=True))
-    given.update(options)
-    opts = dict(_OPTS)
-    for k, v in given.items():
-        if k not in _OPTS:
-            raise ValueError(f"sl source: unknown option {k!r}; expected one of {sorted(_OPTS)}")
-        opts[k] = v
-    for k in ("phase", "seed", "frames"):
-        try:
-            opts[k] = int(opts[k])
-        except (TypeError, ValueError):
-            raise ValueError(f"sl source: option {k}={opts[k]!r} is not an integer") from None
-    if not target:
-        raise ValueError("sl source: expected 'sl:FOLDER', 'sl:demo?...' or 'sl:sim?...'")
-    return SLSource(target, opts)
+class SLFolderSource(SLSource):
+    """A capture folder, or a folder of capture folders (one frame each), with its calibration."""
+
+    def __init__(self, target: str, opts: dict[str, Any]) -> None:
+        super().__init__(target, opts)
+        self._folders: list[Path] | None = None
+
+    def _open(self) -> None:
+        from depth3d.structured_light.capture import capture_folders, read_capture
+
+        self._folders = capture_folders(self.target)
+        _, self._patterns, self._calib = read_capture(self._folders[0], self.opts["calibration"])
+        if self._calib is None:
+            raise FileNotFoundError(f"sl source {self.target}: no calibration.json in the folder or its parent; "
+                                    "give ?calibration=FILE")
+
+    def _close(self) -> None:
+        self._folders = None
+
+    def _count(self) -> int | None:
+        return len(self._folders) if self._folders is not None else None
+
+    def _images(self, i: int) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+        from depth3d.structured_light.capture import read_capture
+
+        if i >= len(self._folders):
+            return None
+        images, _, _ = read_capture(self._folders[i], self._calib, self._patterns)
+        return images, {}
+
+
+def open_sl_source(rest: str, **options: Any) -> SLFolderSource:
+    """Create (not start) a structured-light source from the spec after ``sl:`` naming a capture folder (see
+    the module docstring; ``sl:demo``/``sl:sim`` are opened by
+    :func:`depth3d.sim.structured_light_source.open_sim_sl_source`).
+
+    Raises InputError (a ValueError) for unknown or malformed options."""
+    target, opts = parse_sl_spec(rest, options)
+    return SLFolderSource(target, opts)

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from depth3d.core.intrinsics import Intrinsics
-from depth3d.io.atomic import atomic_write
+from depth3d.core.atomic import atomic_write
 
 FORMAT = "depth3d.tof_raw"
 _NAME = re.compile(r"^(\d{6})_f(\d+)_s(\d+)\.(png|npy)$")

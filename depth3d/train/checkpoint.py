@@ -94,7 +94,7 @@ def save_checkpoint(path: str | Path, *, model: nn.Module, optimizer=None, sched
     batches) already done in that epoch (0: at an epoch boundary); ``rng``: RNG states (one per process, rank
     order; default this process's); ``history``: the per-epoch metric records so far; ``partial``: the running
     metric sums ``{name: [sum, count]}`` of an unfinished epoch."""
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
 
     ckpt = {
         "format": FORMAT,

@@ -81,7 +81,7 @@ def parse_overrides(items: Iterable[str]) -> dict:
 
 def save_config(cfg: Mapping, path: str | Path) -> None:
     """Write ``cfg`` as YAML atomically."""
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
 
     with atomic_write(path, "w") as f:
         yaml.safe_dump(json.loads(json.dumps(cfg, default=str)), f, sort_keys=False)

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from depth3d.io.atomic import atomic_write
+from depth3d.core.atomic import atomic_write
 
 
 class MetricsLog:

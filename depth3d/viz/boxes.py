@@ -74,7 +74,7 @@ def boxes_to_lineset(boxes: list[dict], classes: Sequence[str] | None = None):
 def write_boxes_ply(path: str | Path, boxes: list[dict], classes: Sequence[str] | None = None) -> None:
     """Boxes as one ASCII PLY of line sets (8 vertices and 12 edges a box, coloured as
     :func:`boxes_to_lineset`), atomically."""
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
 
     verts, edges = [], []
     for i, b in enumerate(boxes):
@@ -114,7 +114,7 @@ def read_boxes(path: str | Path) -> list[dict]:
 
 def write_boxes(path: str | Path, boxes: list[dict], frame: str = "upright") -> None:
     """Write boxes JSON atomically."""
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
 
     def clean(b: dict) -> dict:
         return {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else

@@ -84,7 +84,7 @@ def show(geometries: Sequence[Any], *, screenshot: str | Path | None = None, wid
         if screenshot is None:
             vis.run()
             return
-        from depth3d.io.atomic import atomic_path
+        from depth3d.core.atomic import atomic_path
 
         vis.poll_events()
         vis.update_renderer()
@@ -163,7 +163,7 @@ class LiveViewer:
 
     def screenshot(self, path: str | Path) -> None:
         """Save what the window shows now as a PNG (atomically)."""
-        from depth3d.io.atomic import atomic_path
+        from depth3d.core.atomic import atomic_path
 
         with atomic_path(path, suffix=".png") as tmp:
             self.vis.capture_screen_image(str(tmp), do_render=True)

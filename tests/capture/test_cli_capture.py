@@ -47,6 +47,9 @@ def test_stream_headless_reports_and_records(run_cli, tmp_path, repo_root):
 def test_stream_usage_errors(run_cli, tmp_path):
     p = run_cli("stream", "--source", "nothing-here.xyz", "--max-frames", "1", timeout=120)
     assert p.returncode == 1 and "not understood" in p.stderr
+    p = run_cli("stream", "--source", "bogus:thing", "--max-frames", "1", timeout=120)
+    assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "recording:, tum:, realsense:, sim:, stereo:, tof:, sl:" in p.stderr  # the available schemes
     p = run_cli("stream", "--source", "x.db3", "--record", tmp_path / "a.bag", timeout=120)
     assert p.returncode == 2 and ".db3" in p.stderr
     p = run_cli("stream", "--source", "realsense", "--max-frames", "1", timeout=120)

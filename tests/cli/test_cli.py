@@ -85,3 +85,20 @@ def test_demo_replays_detects_and_renders(tmp_path, run_cli):
     assert sum(len(f["boxes"]) for f in res["frames"]) >= 3
     assert len(list(out.glob("frame_*_cloud.ply"))) == 1 and len(list(out.glob("frame_*_boxes.ply"))) == 1
     assert (out / "demo_view.png").stat().st_size > 10000
+
+
+def test_library_errors_are_one_line(run_cli, tmp_path):
+    """A Depth3DError from the library (here DeviceError from depth3d.core.device, or InputError from a source
+    spec) is one line on stderr with exit code 1, no traceback."""
+    import torch
+
+    p = run_cli("stream", "--source", "tof:demo?bogus=1", "--max-frames", "1", timeout=120)
+    assert p.returncode == 1 and p.stderr.strip().splitlines() == [
+        "depth3d stream: error: tof source: unknown option 'bogus' for the simulator; expected one of "
+        "['flying', 'fps', 'frames', 'height', 'max_residual', 'min_amplitude', 'multipath', 'noise', 'seed', "
+        "'width']"]
+    if not torch.cuda.is_available():
+        p = run_cli("tof", "decode", tmp_path, "-o", tmp_path / "out", "--device", "cuda", timeout=120)
+        assert p.returncode == 1 and "Traceback" not in p.stderr
+        assert p.stderr.startswith("depth3d tof: error: --device cuda requested but torch has no usable CUDA")
+

@@ -1,13 +1,10 @@
 import os
-import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from depth3d.core import PointCloud
-from depth3d.io import atomic_write, read_cloud, read_depth_png, write_cloud, write_depth_png
+from depth3d.io import read_cloud, read_depth_png, write_cloud, write_depth_png
 
 
 @pytest.fixture
@@ -77,31 +74,6 @@ def test_depth_png(tmp_path):
         read_depth_png(tmp_path / "eight.png")
     with pytest.raises(ValueError, match="2-D|\\(H, W\\)"):
         write_depth_png(tmp_path / "bad.png", np.zeros((3, 4, 2), np.uint16))
-
-
-def test_atomic_write_leaves_old_file_on_failure(tmp_path):
-    target = tmp_path / "f.bin"
-    target.write_bytes(b"old")
-    with pytest.raises(RuntimeError):
-        with atomic_write(target) as f:
-            f.write(b"partial")
-            raise RuntimeError("boom")
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
-
-
-def test_atomic_write_survives_sigkill(tmp_path):
-    """A writer killed mid-write never leaves a half-written target."""
-    target = tmp_path / "big.npz"
-    code = (f"import numpy as np, time\nfrom depth3d.io import atomic_write\n"
-            f"with atomic_write({str(target)!r}) as f:\n    f.write(b'x' * 1000)\n    print('ready', flush=True)\n"
-            f"    time.sleep(30)\n")
-    env = dict(os.environ, PYTHONPATH=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=env, text=True)
-    assert proc.stdout.readline().strip() == "ready"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not target.exists()
 
 
 def test_sunrgbd_reader(shared_data):

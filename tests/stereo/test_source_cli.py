@@ -1,4 +1,4 @@
-"""Stereo sources (folder, simulator, spec parsing) and the calibrate/stereo CLI verbs."""
+"""Stereo sources (folder, cameras, spec parsing) and the calibrate/stereo CLI verbs (simulated stereo: tests/sim)."""
 
 from __future__ import annotations
 
@@ -46,16 +46,6 @@ def test_folder_source(small_sim):
     assert np.median(np.abs(f.depth[v] - pair.depth[v]) / pair.depth[v]) < 0.02
 
 
-def test_sim_source_gt(monkeypatch):
-    from depth3d.capture.source import open_source
-
-    with open_source("stereo:sim?frames=1&width=160&height=120&hfov=58") as src:
-        f = src.read()
-        assert src.read() is None
-    gt = f.extras["gt_depth"]
-    assert gt.shape == (120, 160) and (f.depth > 0).mean() > 0.3
-
-
 def test_bad_specs():
     from depth3d.capture.source import open_source
 
@@ -101,19 +91,6 @@ def test_cli_calibrate_and_stereo(shared_data, tmp_path, run_cli):
     assert len(cloud) == int((np.load(tmp_path / "o" / "depth.npy") > 0).sum())
     p = run_cli("calibrate", "stereo", "-o", tmp_path / "x.yaml")
     assert p.returncode == 2 and "--left" in p.stderr
-
-
-def test_sim_source_room():
-    """The simulator helper's rooms (depth3d.sim.scene.generate_room) through the stereo source."""
-    pytest.importorskip("depth3d.sim.scene")
-    from depth3d.capture.source import open_source
-
-    with open_source("stereo:sim?frames=1&scene=room&seed=2&width=320&height=240&hfov=58") as src:
-        f = src.read()
-    gt = f.extras["gt_depth"]
-    v = (f.depth > 0) & (gt > 0)
-    assert v.mean() > 0.5
-    assert np.median(np.abs(f.depth[v] - gt[v]) / gt[v]) < 0.03  # 320x240: fx = 289 px, depths 2-5 m
 
 
 def test_cli_calibrate_live_from_source(shared_data, tmp_path, run_cli):

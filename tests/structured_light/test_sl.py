@@ -48,7 +48,7 @@ def test_decode_missing_and_mismatched():
 @pytest.fixture(scope="module")
 def rig_capture():
     from depth3d.sim.structured_light_sensor import StructuredLightRig, default_calibration
-    from depth3d.sim.tof_sensor import demo_scene
+    from depth3d.sim.scene import demo_scene
 
     rig = StructuredLightRig(calibration=default_calibration(320, 240, 400, 300),
                              patterns=PatternSet.default(400, 300, period=16))
@@ -127,17 +127,6 @@ def test_sl_source_folder_sequence(tmp_path, rig_capture):
     assert m.mean() > 0.5 and np.median(np.abs(frames[0].depth - out["gt_depth"])[m]) < 0.01
     with pytest.raises(ValueError, match="unknown option"):
         open_source(f"sl:{tmp_path / 'seq'}?bogus=1")
-
-
-def test_sl_source_demo():
-    from depth3d.capture.source import open_source
-
-    with open_source("sl:demo?frames=1") as src:
-        f = next(iter(src))
-    assert f.sensor == "structured_light" and f.color is not None
-    m = (f.depth > 0) & f.extras["lit"]
-    assert m.sum() > 0.5 * f.depth.size
-    assert np.median(np.abs(f.depth - f.extras["gt_depth"])[m]) < 0.01
 
 
 def test_cli_generate_simulate_decode(tmp_path, run_cli):

@@ -157,7 +157,7 @@ def save_checkpoint(path: str | Path, net: VoteNet, cfg: DatasetConfig, extra: d
     """Write a VoteNet model file ``{"model_state_dict", "hparams", "dataset_config", **extra}`` atomically
     (``half``: fp16 weights); ``extra`` must hold plain data (numbers, strings, lists, dicts, tensors) so
     that :func:`load_votenet` can read it with ``weights_only=True``."""
-    from depth3d.io.atomic import atomic_write
+    from depth3d.core.atomic import atomic_write
 
     sd = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu() for k, v in net.state_dict().items()}
     obj = {"model_state_dict": sd, "hparams": net.hparams, "dataset_config": cfg.to_dict(), **(extra or {})}

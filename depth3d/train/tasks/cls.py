@@ -195,7 +195,7 @@ def run_eval(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from depth3d.cli._common import resolve_device
+    from depth3d.core.device import resolve_device
     from depth3d.train.checkpoint import load_checkpoint
     from depth3d.train.config import merge
 
@@ -226,7 +226,7 @@ def run_eval(args: argparse.Namespace) -> int:
            "epoch": ck["epoch"], "model": cfg["model"]["name"]}
     text = json.dumps(res, indent=2)
     if args.output:
-        from depth3d.io.atomic import atomic_write
+        from depth3d.core.atomic import atomic_write
 
         with atomic_write(args.output, "w") as f:
             f.write(text)

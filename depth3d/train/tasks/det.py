@@ -168,7 +168,7 @@ def run_eval(args: argparse.Namespace) -> int:
     """``depth3d eval det CHECKPOINT``: mAP/AR at IoU 0.25 and 0.5 and per-class AP on scans."""
     from torch.utils.data import DataLoader
 
-    from depth3d.cli._common import resolve_device
+    from depth3d.core.device import resolve_device
     from depth3d.datasets.votenet_detection import build_dataset, split_ids
     from depth3d.detection.evaluation import detection_metrics, evaluate
     from depth3d.models.votenet import load_votenet
@@ -199,7 +199,7 @@ def run_eval(args: argparse.Namespace) -> int:
         res[f"AP@{t}"] = {k: (None if v != v else v) for k, v in m[f"AP@{t}"].items()}
     text = json.dumps(res, indent=2, default=float)
     if args.output:
-        from depth3d.io.atomic import atomic_write
+        from depth3d.core.atomic import atomic_write
 
         with atomic_write(args.output, "w") as f:
             f.write(text)

@@ -1,6 +1,6 @@
 """Synthetic RGB-D sequences (a small ray-cast room with a moving camera) and the bundled sample recording.
 
-``python -m depth3d.capture.sample data/sample.db3`` regenerates ``data/sample.db3`` from the simulator's
+``python -m depth3d.sim.sample data/sample.db3`` regenerates ``data/sample.db3`` from the simulator's
 ``sim:`` source; :func:`synthetic_frames` (a small ray-cast room without furniture, any colour/depth
 geometry) serves tests and benchmarks.
 """
@@ -16,6 +16,7 @@ import numpy as np
 from depth3d.core.frame import RGBDFrame
 from depth3d.core.intrinsics import Intrinsics
 from depth3d.core.pose import Pose
+from depth3d.sim.render import raycast
 
 _PALETTE = np.array([[200, 190, 170], [90, 140, 200], [210, 80, 60], [80, 170, 90], [230, 200, 60]], np.float32)
 
@@ -54,8 +55,6 @@ def synthetic_frames(n: int = 30, width: int = 320, height: int = 240, fps: floa
     with a floor checkerboard), timestamps ``i / fps`` s, index ``i``, sensor "sim". With ``color_size``
     or ``baseline`` the colour comes from a second camera ``baseline`` metres to the right (not registered).
     """
-    from depth3d.sim.render import raycast
-
     meshes = _scene()
     f = 0.75 * width
     di = Intrinsics(width, height, f, f, (width - 1) / 2, (height - 1) / 2)
