@@ -142,12 +142,9 @@ def _describe_structured(path: Path) -> dict:
 
 def _describe_checkpoint(path: Path) -> dict:
     """A depth3d training checkpoint (``depth3d train``), a VoteNet checkpoint or any torch state dict."""
-    import torch
+    from depth3d.core.safe_load import load_torch_file
 
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable torch checkpoint ({exc})") from None
+    ck = load_torch_file(path)  # weights only: a file that needs code to load is refused, unread
     if not isinstance(ck, dict):
         return {"kind": "torch file", "type": type(ck).__name__}
     sd = ck.get("model") if isinstance(ck.get("model"), dict) else ck.get("model_state_dict")

@@ -18,6 +18,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from depth3d.core.errors import InputError
+from depth3d.core.safe_load import load_torch_file
+
 FORMAT = "depth3d.train/2"
 #: formats :func:`load_checkpoint` reads ("/1": before step/history were recorded; its RNG state held numpy arrays)
 READABLE_FORMATS = ("depth3d.train/1", FORMAT)
@@ -116,13 +119,6 @@ def save_checkpoint(path: str | Path, *, model: nn.Module, optimizer=None, sched
         torch.save(ckpt, f)
 
 
-def _legacy_numpy_globals() -> list:
-    """numpy array/scalar rebuilders (data only) that format depth3d.train/1 files hold."""
-    kinds = (np.bool_, np.uint8, np.int32, np.int64, np.uint32, np.uint64, np.float16, np.float32, np.float64)
-    return [np.zeros(1).__reduce__()[0], np.float64(0).__reduce__()[0], np.ndarray, np.dtype,
-            *{type(np.dtype(k)) for k in kinds}]
-
-
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     """Read a checkpoint written by :func:`save_checkpoint` with ``torch.load(weights_only=True)``.
 
@@ -133,19 +129,9 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        with torch.serialization.safe_globals(_legacy_numpy_globals()):
-            ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for corrupt or unsafe files
-        msg = str(exc)
-        if "Weights only load failed" in msg or "WeightsUnpickler" in msg:
-            m = re.search(r"GLOBAL (\S+)", msg) or re.search(r"WeightsUnpickler error: ([^\n.]*)", msg)
-            what = f" (it needs {m.group(1)})" if m else ""
-            raise ValueError(f"checkpoint {path} was refused: it holds objects other than tensors, numbers, strings "
-                             f"and containers{what}, and loading them could run code") from None
-        raise ValueError(f"checkpoint {path} could not be read: {msg.splitlines()[0] if msg else exc!r}") from exc
+    ckpt = load_torch_file(path, map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") not in READABLE_FORMATS:
-        raise ValueError(f"{path} is not a depth3d training checkpoint (expected format {FORMAT})")
+        raise InputError(f"{path} is not a depth3d training checkpoint (expected format {FORMAT})")
     ckpt.setdefault("step", 0)
     ckpt.setdefault("partial", {})
     if isinstance(ckpt.get("rng"), dict):  # format /1: rank 0's state only

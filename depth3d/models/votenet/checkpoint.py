@@ -16,7 +16,6 @@ code to unpickle is refused with :class:`CheckpointError`, nothing in it runs):
 
 from __future__ import annotations
 
-import pickle
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from depth3d.core.errors import InputError
+from depth3d.core.safe_load import load_torch_file
 from depth3d.models.votenet.config import DatasetConfig, scannet_config, sunrgbd_config
 from depth3d.models.votenet.model import VoteNet, build_votenet
 
@@ -33,7 +34,7 @@ OFFICIAL_NUM_POINTS = 20000
 DATASETS = {"sunrgbd": sunrgbd_config, "scannet": scannet_config}
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A file that is not a loadable VoteNet checkpoint (one line naming the file and what was expected)."""
 
 
@@ -41,27 +42,14 @@ def _head_width(cfg: DatasetConfig) -> int:
     return 2 + 3 + 2 * cfg.num_heading_bin + 4 * cfg.num_size_cluster + cfg.num_class
 
 
-def _safe_globals() -> list:
-    """numpy types that training checkpoints hold in their RNG state (plain data, no code)."""
-    core = getattr(np, "_core", None) or np.core
-    return [core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
-
-
 def read_checkpoint_file(path: str | Path, map_location: Any = "cpu") -> dict:
-    """The dict stored in ``path``, loaded with ``weights_only=True``; :class:`CheckpointError` when the file
-    is missing, unreadable, would need code to load, or holds no dict."""
+    """The dict stored in ``path`` (read by :func:`depth3d.core.safe_load.load_torch_file`, weights only);
+    :class:`CheckpointError` when the file is missing, unreadable, would need code to load, or holds no dict."""
     p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"checkpoint {p} does not exist")
     try:
-        with torch.serialization.safe_globals(_safe_globals()):
-            obj = torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for corrupt or unsafe files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if isinstance(exc, pickle.UnpicklingError) or "Weights only load failed" in str(exc):
-            raise CheckpointError(f"{p}: refused: the file needs arbitrary code to load (not plain tensors and "
-                                  f"data); only weights-only checkpoints are read") from None
-        raise CheckpointError(f"{p}: not a readable torch checkpoint ({first})") from None
+        obj = load_torch_file(p, map_location)
+    except InputError as exc:
+        raise CheckpointError(str(exc)) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{p}: expected a checkpoint dict, got {type(obj).__name__}")
     return obj
