@@ -4,6 +4,8 @@ A :class:`NativeExtension` names its sources and flags; :meth:`NativeExtension.l
 use into ``<package folder>/_build/<tag>`` (or ``~/.cache/depth3d/<cache_name>/<tag>`` when the package folder
 is read-only), where ``<tag>`` (:func:`build_tag`) names the torch, CUDA and Python versions. A cached ``.so``
 newer than every source and every header beside them is loaded directly, without ninja's up-to-date check.
+CUDA sources are built for :func:`cuda_arch_list` (the installed torch's architectures unless
+``TORCH_CUDA_ARCH_LIST`` is set); ``MAX_JOBS`` defaults to 2.
 
 Two kinds of extension: a Python module (``python_module=True``, the default; :meth:`load` returns it) and a
 library that registers ``torch.ops`` (``python_module=False``; :meth:`load` returns the ``.so`` path).
@@ -31,6 +33,30 @@ def build_tag(cuda: bool = False) -> str:
     v = torch.__version__.replace("+", "_").replace(".", "_")
     dev = f"cu{torch.version.cuda.replace('.', '')}" if cuda and torch.version.cuda else "cpu"
     return f"torch{v}_{dev}_py{sys.version_info[0]}{sys.version_info[1]}"
+
+
+def nvcc_path() -> str | None:
+    """The CUDA compiler torch would use (``$CUDA_HOME/bin/nvcc``, else ``nvcc`` on PATH), or None."""
+    import shutil
+
+    from torch.utils.cpp_extension import CUDA_HOME
+
+    if CUDA_HOME and Path(CUDA_HOME, "bin", "nvcc").exists():
+        return str(Path(CUDA_HOME, "bin", "nvcc"))
+    return shutil.which("nvcc")
+
+
+def cuda_arch_list() -> str | None:
+    """``TORCH_CUDA_ARCH_LIST`` if set, else the architectures the installed torch was built for ("8.0;9.0")."""
+    import torch
+
+    if os.environ.get("TORCH_CUDA_ARCH_LIST"):
+        return os.environ["TORCH_CUDA_ARCH_LIST"]
+    archs = set()
+    for a in torch.cuda.get_arch_list() if torch.version.cuda else []:
+        if a.startswith("sm_"):
+            archs.add(f"{a[3:-1]}.{a[-1]}")
+    return ";".join(sorted(archs, key=float)) if archs else None
 
 
 def writable_build_dir(package_dir: Path, cache_name: str, tag: str) -> Path:
@@ -143,6 +169,8 @@ class NativeExtension:
         if so.is_file() and so.stat().st_mtime >= self._newest_input(sources):
             return self._load_cached(so)
         os.environ.setdefault("MAX_JOBS", "2")
+        if self.with_cuda and not os.environ.get("TORCH_CUDA_ARCH_LIST") and cuda_arch_list():
+            os.environ["TORCH_CUDA_ARCH_LIST"] = cuda_arch_list()
         kwargs = {}
         if self.with_cuda is not None:
             kwargs["with_cuda"] = self.with_cuda
