@@ -86,9 +86,10 @@ class StreamPipeline:
         mode = 0 if (frame.color is None or not color) else (1 if frame.registered else 2)
         col = torch.from_numpy(np.ascontiguousarray(frame.color)) if mode else torch.empty(0, dtype=torch.uint8)
         cam = _cam_params(frame) if mode == 2 else torch.empty(16, dtype=torch.float64)
+        # on the calling thread (parallel=False): per frame it never waits for other threads
         pts, _, cols = self._native.backproject_depth(torch.from_numpy(frame.depth), _rays(frame.depth_intrinsics),
                                                       float(frame.depth_scale), self.min_depth, self.max_depth,
-                                                      False, col, mode, cam)
+                                                      False, col, mode, cam, False)
         return pts.numpy(), (cols.numpy() if mode else None)
 
     def downsample(self, points: np.ndarray, colors: np.ndarray | None) -> PointCloud:
@@ -103,9 +104,10 @@ class StreamPipeline:
 
         pts = np.ascontiguousarray(points, np.float32)
         vals = np.ascontiguousarray(colors, np.float32) if colors is not None else np.empty((len(pts), 0), np.float32)
-        # first-appearance order (sorted=False), like the fused kernel of cloud()
+        # first-appearance order (sorted=False), like the fused kernel of cloud(); no point->voxel map
         _, p, c, _, _ = self._native.voxel_mean(torch.from_numpy(pts), torch.from_numpy(vals),
-                                                float(self.voxel_size), torch.zeros(3, dtype=torch.float64), False)
+                                                float(self.voxel_size), torch.zeros(3, dtype=torch.float64), False,
+                                                False)
         return PointCloud(p.numpy(), c.numpy() if colors is not None else None)
 
     def cloud(self, frame: RGBDFrame) -> PointCloud:

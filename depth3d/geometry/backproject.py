@@ -95,7 +95,8 @@ def depth_to_points(depth: Any, intrinsics: Intrinsics, depth_scale: float = 1.0
 
         d = np.ascontiguousarray(depth)
         pts, idx, _ = native.backproject_depth(torch.from_numpy(d), torch.from_numpy(rays), float(depth_scale),
-                                               float(min_depth), float(max_depth), bool(return_index), *_no_color())
+                                               float(min_depth), float(max_depth), bool(return_index),
+                                               *_no_color(), True)
         return (pts.numpy(), idx.numpy()) if return_index else pts.numpy()
     z = depth.astype(np.float32) * np.float32(depth_scale)
     with np.errstate(invalid="ignore"):
@@ -127,7 +128,7 @@ def _depth_to_points_torch(depth, intr, depth_scale, min_depth, max_depth, organ
         if native is not None:  # zero-copy into the fused kernel; same arithmetic as below
             pts, idx, _ = native.backproject_depth(depth.contiguous(), torch.from_numpy(_rays32(intr)),
                                                    float(depth_scale), float(min_depth), float(max_depth),
-                                                   bool(return_index), *_no_color())
+                                                   bool(return_index), *_no_color(), True)
             return (pts, idx) if return_index else pts
     rays = _rays_torch(intr, depth.device)
     z = depth.to(torch.float32) * torch.tensor(depth_scale, dtype=torch.float32, device=depth.device)

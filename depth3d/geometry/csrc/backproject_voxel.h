@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 namespace depth3d {
@@ -39,32 +40,36 @@ int64_t count_valid(const T* d, int64_t i0, int64_t i1, float scale, float zmin,
   return c;
 }
 
-// Back-project the valid pixels of [i0, i1) (flat indices into the (H, W) image) in pixel order. Point j goes
-// to pts[3j..3j+2]; with cols (cs.mode > 0) its colour in 0..1 to cols[3j..]; with index its flat pixel index;
-// with column its image column (counted along, no division per pixel). Returns the number of points.
-template <typename T>
-int64_t backproject(const T* d, const float* rays, int64_t i0, int64_t i1, int64_t W, float scale, float zmin,
-                    float zmax, const ColorSource& cs, float* pts, float* cols, int64_t* index = nullptr,
-                    int32_t* column = nullptr) {
+// (kIndex, kColumn, kMode: whether index/column are written and the colour mode, fixed at compile time so the
+// per-pixel loop carries no tests for them; callers use backproject below.)
+template <typename T, bool kIndex, bool kColumn, int kMode>
+int64_t backproject_fixed(const T* d, const float* rays, int64_t i0, int64_t i1, int64_t W, float scale, float zmin,
+                          float zmax, const ColorSource& cs, float* pts, float* cols, int64_t* index,
+                          int32_t* column) {
   int64_t n = 0;
-  int32_t cx = column ? int32_t(i0 % W) : 0;
+  int32_t cx = kColumn ? int32_t(i0 % W) : 0;
   const float inv255 = 1.0f / 255.0f;
-  const float* R = cs.R;
-  const float* t = cs.t;
+  // local copies: the stores to pts/cols could otherwise alias cs and force reloads per point
+  float R[9], t[3];
+  for (int k = 0; k < 9; ++k) R[k] = cs.R[k];
+  for (int k = 0; k < 3; ++k) t[k] = cs.t[k];
+  const float fx = cs.fx, fy = cs.fy, ccx = cs.cx, ccy = cs.cy;
+  const int cw = cs.w, ch = cs.h;
+  const uint8_t* rgb = cs.rgb;
   for (int64_t i = i0; i < i1; ++i) {
     const int32_t ci = cx;
-    if (column && ++cx == W) cx = 0;
+    if (kColumn && ++cx == W) cx = 0;
     const float z = depth_metres(d[i], scale);
     if (!(z > zmin && z < zmax)) continue;
     const float x = z * rays[2 * i], y = z * rays[2 * i + 1];
     float* p = pts + 3 * n;
     p[0] = x; p[1] = y; p[2] = z;
-    if (index) index[n] = i;
-    if (column) column[n] = ci;
-    if (cols) {
+    if (kIndex) index[n] = i;
+    if (kColumn) column[n] = ci;
+    if (kMode) {
       float* c = cols + 3 * n;
-      if (cs.mode == 1) {
-        const uint8_t* s = cs.rgb + 3 * i;
+      if (kMode == 1) {
+        const uint8_t* s = rgb + 3 * i;
         c[0] = s[0] * inv255; c[1] = s[1] * inv255; c[2] = s[2] * inv255;
       } else {
         const float X = R[0] * x + R[1] * y + R[2] * z + t[0];
@@ -73,11 +78,11 @@ int64_t backproject(const T* d, const float* rays, int64_t i0, int64_t i1, int64
         c[0] = c[1] = c[2] = 0.0f;
         if (Z > 0) {
           const float iz = 1.0f / Z;
-          const float uf = cs.fx * X * iz + cs.cx, vf = cs.fy * Y * iz + cs.cy;
+          const float uf = fx * X * iz + ccx, vf = fy * Y * iz + ccy;
           if (uf > -0.5f && vf > -0.5f) {
             const int u = int(uf + 0.5f), v = int(vf + 0.5f);  // nearest pixel (ties away from zero)
-            if (u < cs.w && v < cs.h) {
-              const uint8_t* s = cs.rgb + 3 * (int64_t(v) * cs.w + u);
+            if (u < cw && v < ch) {
+              const uint8_t* s = rgb + 3 * (int64_t(v) * cw + u);
               c[0] = s[0] * inv255; c[1] = s[1] * inv255; c[2] = s[2] * inv255;
             }
           }
@@ -87,6 +92,31 @@ int64_t backproject(const T* d, const float* rays, int64_t i0, int64_t i1, int64
     ++n;
   }
   return n;
+}
+
+// Back-project the valid pixels of [i0, i1) (flat indices into the (H, W) image) in pixel order. Point j goes
+// to pts[3j..3j+2]; with cols (and cs.mode > 0) its colour in 0..1 to cols[3j..]; with index its flat pixel
+// index; with column its image column (counted along, no division per pixel); index and column are not
+// both given. Returns the number of points.
+template <typename T>
+int64_t backproject(const T* d, const float* rays, int64_t i0, int64_t i1, int64_t W, float scale, float zmin,
+                    float zmax, const ColorSource& cs, float* pts, float* cols, int64_t* index = nullptr,
+                    int32_t* column = nullptr) {
+  const int mode = cols ? cs.mode : 0;
+  auto run = [&](auto idx_tag, auto col_tag) {
+    constexpr bool kI = decltype(idx_tag)::value, kC = decltype(col_tag)::value;
+    switch (mode) {
+      case 1:
+        return backproject_fixed<T, kI, kC, 1>(d, rays, i0, i1, W, scale, zmin, zmax, cs, pts, cols, index, column);
+      case 2:
+        return backproject_fixed<T, kI, kC, 2>(d, rays, i0, i1, W, scale, zmin, zmax, cs, pts, cols, index, column);
+      default:
+        return backproject_fixed<T, kI, kC, 0>(d, rays, i0, i1, W, scale, zmin, zmax, cs, pts, cols, index, column);
+    }
+  };
+  if (index) return run(std::true_type{}, std::false_type{});
+  if (column) return run(std::false_type{}, std::true_type{});
+  return run(std::false_type{}, std::false_type{});
 }
 
 // Voxel (i, j, k) covers origin + [i, i+1) * size along x (likewise y, z); coordinates must lie in
@@ -170,13 +200,23 @@ struct VoxelAcc {
   // use_columns) or null; ids: where to write each point's voxel id, or null. Throws VoxelRangeError.
   void add(const float* pts, const float* vals, int64_t n, const int32_t* column = nullptr,
            int64_t* ids = nullptr) {
+    // a zero origin needs no subtraction (x - 0.0 == x, so the voxels are the same)
+    const bool o = origin[0] != 0.0 || origin[1] != 0.0 || origin[2] != 0.0;
+    if (ids) o ? add_impl<true, true>(pts, vals, n, column, ids) : add_impl<true, false>(pts, vals, n, column, ids);
+    else o ? add_impl<false, true>(pts, vals, n, column, ids) : add_impl<false, false>(pts, vals, n, column, ids);
+  }
+
+  template <bool kIds, bool kOrigin>
+  void add_impl(const float* pts, const float* vals, int64_t n, const int32_t* column, int64_t* ids) {
     const double lim = double(kVoxelOff);
     const int m = nv();
     const int64_t st = stride();
+    const double s = inv, ox = origin[0], oy = origin[1], oz = origin[2];  // locals: the sums' stores can't alias
     for (int64_t i = 0; i < n; ++i) {
       const float* p = pts + 3 * i;
-      const double fx = (double(p[0]) - origin[0]) * inv, fy = (double(p[1]) - origin[1]) * inv,
-                   fz = (double(p[2]) - origin[2]) * inv;
+      const double fx = (kOrigin ? double(p[0]) - ox : double(p[0])) * s,
+                   fy = (kOrigin ? double(p[1]) - oy : double(p[1])) * s,
+                   fz = (kOrigin ? double(p[2]) - oz : double(p[2])) * s;
       // also catches NaN and values too large for ifloor
       if (!(fx >= -lim && fx < lim && fy >= -lim && fy < lim && fz >= -lim && fz < lim)) throw VoxelRangeError();
       const uint64_t k = voxel_key(ifloor(fx), ifloor(fy), ifloor(fz));
@@ -201,7 +241,7 @@ struct VoxelAcc {
         last_id = id;
       }
       if (cx >= 0) { col_key[cx] = k; col_id[cx] = id; }
-      if (ids) ids[i] = id;
+      if (kIds) ids[i] = id;
       double* a = acc.data() + st * int64_t(id);
       a[0] += p[0]; a[1] += p[1]; a[2] += p[2];
       if (vals) {
@@ -271,9 +311,9 @@ struct VoxelAcc {
     for (int64_t j = j0; j < j1; ++j) {
       const int64_t v = order ? order[j] : j;
       const double* a = acc.data() + st * v;
-      const double cnt = a[3 + m];
-      for (int d = 0; d < 3; ++d) out_p[3 * j + d] = float(a[d] / cnt);
-      if (out_v) for (int c = 0; c < m; ++c) out_v[int64_t(m) * j + c] = float(a[3 + c] / cnt);
+      const double cnt = a[3 + m], rc = 1.0 / cnt;  // one division per voxel
+      for (int d = 0; d < 3; ++d) out_p[3 * j + d] = float(a[d] * rc);
+      if (out_v) for (int c = 0; c < m; ++c) out_v[int64_t(m) * j + c] = float(a[3 + c] * rc);
       if (out_n) out_n[j] = int64_t(cnt);
       if (out_c) voxel_coords(keys[v], out_c + 3 * j);
     }

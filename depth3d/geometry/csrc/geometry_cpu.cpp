@@ -72,10 +72,13 @@ auto dispatch_depth(const char* fn, const torch::Tensor& depth, F&& f) {
 
 // Depth (H, W) uint16/int32/float32/float64 and rays (H, W, 2) float32 -> [points (N, 3) float32 of the valid
 // pixels in row-major order, flat pixel index (N,) int64 (empty unless with_index), colours (N, 3) float32
-// in 0..1 (empty for mode 0)]. Two passes over bands of rows (count, then fill at the band's offset).
+// in 0..1 (empty for mode 0)]. parallel: two passes over bands of rows on the torch threads (count, then fill
+// at the band's offset); otherwise one pass on the calling thread into image-sized buffers (returned as views
+// of them), which never waits on other threads (per-frame streaming on a loaded machine).
 std::vector<torch::Tensor> backproject_depth(const torch::Tensor& depth, const torch::Tensor& rays, double scale,
                                              double min_depth, double max_depth, bool with_index,
-                                             const torch::Tensor& color, int64_t mode, const torch::Tensor& cam) {
+                                             const torch::Tensor& color, int64_t mode, const torch::Tensor& cam,
+                                             bool parallel) {
   const char* fn = "backproject_depth";
   check_depth_rays(fn, depth, rays);
   const ColorSource cs = color_source(fn, depth, color, mode, cam);
@@ -85,6 +88,16 @@ std::vector<torch::Tensor> backproject_depth(const torch::Tensor& depth, const t
   return dispatch_depth(fn, depth, [&](auto tag) {
     using T = decltype(tag);
     const T* dp = depth.data_ptr<T>();
+    if (!parallel) {
+      auto points = torch::empty({H * W, 3}, torch::kFloat32);
+      auto index = torch::empty({with_index ? H * W : 0}, torch::kInt64);
+      auto colors = torch::empty({mode ? H * W : 0, 3}, torch::kFloat32);
+      const int64_t n = depth3d::backproject(dp, rp, 0, H * W, W, s, zmin, zmax, cs, points.data_ptr<float>(),
+                                             mode ? colors.data_ptr<float>() : nullptr,
+                                             with_index ? index.data_ptr<int64_t>() : nullptr);
+      return std::vector<torch::Tensor>{points.narrow(0, 0, n), with_index ? index.narrow(0, 0, n) : index,
+                                        mode ? colors.narrow(0, 0, n) : colors};
+    }
     std::vector<int64_t> row_count(H + 1, 0);
     at::parallel_for(0, H, 16, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) row_count[r + 1] = depth3d::count_valid(dp, r * W, (r + 1) * W, s, zmin, zmax);
@@ -108,10 +121,12 @@ std::vector<torch::Tensor> backproject_depth(const torch::Tensor& depth, const t
 
 // Voxel mean: points (N, 3) float32, values (N, C) float32 (C may be 0), origin (3,) float64. Returns [voxel
 // coords (V, 3) int64, mean points (V, 3) float32, mean values (V, C) float32, counts (V,) int64,
-// point_to_voxel (N,) int64], voxels sorted by (x, y, z) coordinate (sorted) or in order of first appearance.
-// Sums are float64 in point order, so the result does not depend on the thread count.
+// point_to_voxel (N,) int64, empty unless with_point_to_voxel], voxels sorted by (x, y, z) coordinate (sorted)
+// or in order of first appearance.
+// Sums are float64 in point order. One thread: hashing is sequential, and the rest (O(N + V)) costs less than
+// waking other threads on a busy machine.
 std::vector<torch::Tensor> voxel_mean(const torch::Tensor& points, const torch::Tensor& values, double voxel_size,
-                                      const torch::Tensor& origin, bool sorted) {
+                                      const torch::Tensor& origin, bool sorted, bool with_point_to_voxel) {
   TORCH_CHECK(points.device().is_cpu() && points.scalar_type() == torch::kFloat32 && points.is_contiguous() &&
                   points.dim() == 2 && points.size(1) == 3,
               "voxel_mean: points must be a contiguous (N, 3) float32 CPU tensor, got ", points.sizes());
@@ -127,27 +142,25 @@ std::vector<torch::Tensor> voxel_mean(const torch::Tensor& points, const torch::
   const float* v = C ? values.data_ptr<float>() : nullptr;
   const double* o = origin.data_ptr<double>();
   auto run = [&](auto& va) {
-    auto p2v = torch::empty({N}, torch::kInt64);
-    int64_t* pv = p2v.data_ptr<int64_t>();
+    auto p2v = torch::empty({with_point_to_voxel ? N : 0}, torch::kInt64);
+    int64_t* pv = with_point_to_voxel ? p2v.data_ptr<int64_t>() : nullptr;
     va.add(p, v, N, nullptr, pv);
     const int64_t V = va.size();
     std::vector<int64_t> order;
     if (sorted) {
       order = va.sorted_ids();
-      std::vector<int64_t> rank(V);
-      for (int64_t j = 0; j < V; ++j) rank[order[j]] = j;
-      at::parallel_for(0, N, 8192, [&](int64_t a, int64_t b) {
-        for (int64_t i = a; i < b; ++i) pv[i] = rank[pv[i]];
-      });
+      if (pv) {
+        std::vector<int64_t> rank(V);
+        for (int64_t j = 0; j < V; ++j) rank[order[j]] = j;
+        for (int64_t i = 0; i < N; ++i) pv[i] = rank[pv[i]];
+      }
     }
     auto coords = torch::empty({V, 3}, torch::kInt64);
     auto mean_p = torch::empty({V, 3}, torch::kFloat32);
     auto mean_v = torch::empty({V, C}, torch::kFloat32);
     auto counts = torch::empty({V}, torch::kInt64);
-    at::parallel_for(0, V, 1024, [&](int64_t a, int64_t b) {
-      va.finish(a, b, sorted ? order.data() : nullptr, mean_p.data_ptr<float>(), C ? mean_v.data_ptr<float>() : nullptr,
-                counts.data_ptr<int64_t>(), coords.data_ptr<int64_t>());
-    });
+    va.finish(0, V, sorted ? order.data() : nullptr, mean_p.data_ptr<float>(), C ? mean_v.data_ptr<float>() : nullptr,
+              counts.data_ptr<int64_t>(), coords.data_ptr<int64_t>());
     return std::vector<torch::Tensor>{coords, mean_p, mean_v, counts, p2v};
   };
   if (C == 3) {
