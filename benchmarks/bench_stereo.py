@@ -61,7 +61,7 @@ def timing(pair, calib, repeat: int, subpixel_variants=(0, 1)) -> list[tuple[str
         t1 = time.perf_counter()
         d16 = sgbm.compute(a, b)
         t2 = time.perf_counter()
-        from depth3d.stereo.depth import depth_from_calibration, depth_to_points
+        from depth3d.stereo.depth import depth_from_calibration
         from depth3d.stereo.matching import from_fixed_point
 
         z = depth_from_calibration(from_fixed_point(d16), p0.calib)

@@ -109,11 +109,9 @@ def main() -> int:
 
     torch.set_num_threads(2)
     from depth3d import geometry
-    from depth3d.capture import _native
     from depth3d.capture.pipeline import StreamPipeline
     from depth3d.capture.source import open_source
 
-    _native.load()
     geometry._native.load()
     rows = []
     peers = []

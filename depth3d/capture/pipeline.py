@@ -3,9 +3,10 @@ points) -> voxel down-sampled cloud, fast enough for live cameras.
 
 Alignment here is the cheap direction: each valid depth pixel is back-projected, moved into the colour
 camera with ``frame.depth_to_color``, projected, and takes that colour pixel (what ``rs.pointcloud`` with
-``map_to(color)`` does). It needs no z-buffer and touches each depth pixel once. The work runs in a fused
-C++ kernel (``csrc/stream_cpu.cpp``, JIT-built on first use); without a compiler, or for distorted colour
-cameras, it falls back to :func:`depth3d.geometry.rgbd_to_cloud` and :func:`depth3d.geometry.voxel_downsample`.
+``map_to(color)`` does). It needs no z-buffer and touches each depth pixel once. The work runs in
+depth3d.geometry's C++ kernels (back-projection, voxel mean, and the two fused in one pass over the image;
+JIT-built on first use); without a compiler, or for distorted colour cameras, it falls back to
+:func:`depth3d.geometry.rgbd_to_cloud` and :func:`depth3d.geometry.voxel_downsample`.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class StreamPipeline:
         self.min_depth, self.max_depth = float(min_depth), float(max_depth)
         self._native = None
         if native:
-            from depth3d.capture import _native
+            from depth3d.geometry import _native
 
             self._native = _native.load()
 
@@ -85,8 +86,10 @@ class StreamPipeline:
         mode = 0 if (frame.color is None or not color) else (1 if frame.registered else 2)
         col = torch.from_numpy(np.ascontiguousarray(frame.color)) if mode else torch.empty(0, dtype=torch.uint8)
         cam = _cam_params(frame) if mode == 2 else torch.empty(16, dtype=torch.float64)
-        pts, cols = self._native.rgbd_cloud(torch.from_numpy(frame.depth), _rays(frame.depth_intrinsics),
-                                            float(frame.depth_scale), self.min_depth, self.max_depth, col, mode, cam)
+        # on the calling thread (parallel=False): per frame it never waits for other threads
+        pts, _, cols = self._native.backproject_depth(torch.from_numpy(frame.depth), _rays(frame.depth_intrinsics),
+                                                      float(frame.depth_scale), self.min_depth, self.max_depth,
+                                                      False, col, mode, cam, False)
         return pts.numpy(), (cols.numpy() if mode else None)
 
     def downsample(self, points: np.ndarray, colors: np.ndarray | None) -> PointCloud:
@@ -99,9 +102,12 @@ class StreamPipeline:
             return voxel_downsample(PointCloud(points, colors), self.voxel_size)
         import torch
 
-        p, c = self._native.voxel_down(torch.from_numpy(np.ascontiguousarray(points, np.float32)),
-                                       torch.from_numpy(np.ascontiguousarray(colors, np.float32))
-                                       if colors is not None else torch.empty((0, 3)), float(self.voxel_size))
+        pts = np.ascontiguousarray(points, np.float32)
+        vals = np.ascontiguousarray(colors, np.float32) if colors is not None else np.empty((len(pts), 0), np.float32)
+        # first-appearance order (sorted=False), like the fused kernel of cloud(); no point->voxel map
+        _, p, c, _, _ = self._native.voxel_mean(torch.from_numpy(pts), torch.from_numpy(vals),
+                                                float(self.voxel_size), torch.zeros(3, dtype=torch.float64), False,
+                                                False)
         return PointCloud(p.numpy(), c.numpy() if colors is not None else None)
 
     def cloud(self, frame: RGBDFrame) -> PointCloud:

@@ -69,7 +69,8 @@ def _decode(args) -> int:
     from depth3d.io.clouds import write_cloud
     from depth3d.io.depth_png import write_depth_png
     from depth3d.structured_light.capture import read_capture
-    from depth3d.structured_light.decode import decode_captures, depth_to_cloud_points, triangulate_columns
+    from depth3d.geometry import depth_to_points
+    from depth3d.structured_light.decode import decode_captures, triangulate_columns
 
     resolve_device(args.device)  # decoding is vectorised numpy; --device only checks the request
     images, patterns, calib = read_capture(args.folder, args.calibration)
@@ -86,7 +87,7 @@ def _decode(args) -> int:
     calib.camera.save(out / "intrinsics.json")
     with atomic_write(out / "column.npy") as f:
         np.save(f, col)
-    pts = depth_to_cloud_points(depth, calib.camera)
+    pts = depth_to_points(depth, calib.camera)
     white = images["white"].astype(np.float32)
     grey = (white / max(float(white.max()), 1.0))[depth > 0]
     write_cloud(out / "cloud.ply", PointCloud(pts, np.repeat(grey[:, None], 3, 1).astype(np.float32)))

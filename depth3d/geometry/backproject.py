@@ -49,6 +49,13 @@ def _rays_torch(intr: Intrinsics, device) -> Any:
     return t
 
 
+def _no_color() -> tuple:
+    """The colour arguments of the native kernels for 'no colour'."""
+    import torch
+
+    return torch.empty(0, dtype=torch.uint8), 0, torch.empty(16, dtype=torch.float64)
+
+
 def _check_depth(depth: Any, intr: Intrinsics, name: str = "depth") -> None:
     shape = tuple(depth.shape)
     if len(shape) != 2:
@@ -87,8 +94,9 @@ def depth_to_points(depth: Any, intrinsics: Intrinsics, depth_scale: float = 1.0
         import torch
 
         d = np.ascontiguousarray(depth)
-        pts, idx = native.backproject_depth(torch.from_numpy(d), torch.from_numpy(rays), float(depth_scale),
-                                            float(min_depth), float(max_depth), bool(return_index))
+        pts, idx, _ = native.backproject_depth(torch.from_numpy(d), torch.from_numpy(rays), float(depth_scale),
+                                               float(min_depth), float(max_depth), bool(return_index),
+                                               *_no_color(), True)
         return (pts.numpy(), idx.numpy()) if return_index else pts.numpy()
     z = depth.astype(np.float32) * np.float32(depth_scale)
     with np.errstate(invalid="ignore"):
@@ -118,9 +126,9 @@ def _depth_to_points_torch(depth, intr, depth_scale, min_depth, max_depth, organ
     if depth.device.type == "cpu" and not organized and depth.dtype != torch.int16:
         native = _native.load()
         if native is not None:  # zero-copy into the fused kernel; same arithmetic as below
-            pts, idx = native.backproject_depth(depth.contiguous(), torch.from_numpy(_rays32(intr)),
-                                                float(depth_scale), float(min_depth), float(max_depth),
-                                                bool(return_index))
+            pts, idx, _ = native.backproject_depth(depth.contiguous(), torch.from_numpy(_rays32(intr)),
+                                                   float(depth_scale), float(min_depth), float(max_depth),
+                                                   bool(return_index), *_no_color(), True)
             return (pts, idx) if return_index else pts
     rays = _rays_torch(intr, depth.device)
     z = depth.to(torch.float32) * torch.tensor(depth_scale, dtype=torch.float32, device=depth.device)

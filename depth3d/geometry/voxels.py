@@ -73,7 +73,7 @@ def voxel_mean(points: Any, voxel_size: float, values: Any = None, origin: Any =
         import torch
 
         c, p, v, n, p2v = native.voxel_mean(torch.from_numpy(pts), torch.from_numpy(vals), size,
-                                            torch.from_numpy(origin64.copy()))
+                                            torch.from_numpy(origin64.copy()), True, True)
         return VoxelMean(c.numpy(), p.numpy(), None if values is None else v.numpy(), n.numpy(), p2v.numpy())
     if not np.all(np.isfinite(pts)):
         raise ValueError("points contain NaN or inf; drop them before voxelising")

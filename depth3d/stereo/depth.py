@@ -8,8 +8,12 @@ values (tiny disparities are the least accurate).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
+from depth3d.core.intrinsics import Intrinsics
+from depth3d.geometry import depth_to_points
 from depth3d.stereo.calibration import StereoCalibration
 
 #: disparities at or below this (pixels; OpenCV's 1/16 resolution) are invalid: never 'very far'
@@ -74,60 +78,43 @@ def reproject_q(disparity: np.ndarray, Q: np.ndarray, min_disparity: float = MIN
     return pts, valid
 
 
-def depth_to_points(depth: np.ndarray, fx: float, fy: float, cx: float, cy: float,
-                    color: np.ndarray | None = None, stride: int = 1) -> tuple[np.ndarray, np.ndarray | None]:
-    """Back-project a depth image (no distortion: rectified) to points of the valid pixels.
-
-    depth: (H, W) float32, 0 = invalid. color: optional (H, W, 3) uint8 (any channel order, kept as is).
-    Returns (points (N, 3) float32, colors (N, 3) float32 in 0..1 or None), camera frame x right, y down,
-    z forward.
-    """
-    z = depth[::stride, ::stride]
-    h, w = z.shape
-    valid = z > 0
-    vv, uu = np.nonzero(valid)
-    zz = z[valid]
-    us = uu.astype(np.float32) * stride
-    vs = vv.astype(np.float32) * stride
-    pts = np.empty((len(zz), 3), np.float32)
-    pts[:, 0] = (us - np.float32(cx)) * zz * np.float32(1.0 / fx)
-    pts[:, 1] = (vs - np.float32(cy)) * zz * np.float32(1.0 / fy)
-    pts[:, 2] = zz
-    cols = None
-    if color is not None:
-        c = color[::stride, ::stride]
-        cols = c[valid].astype(np.float32) * np.float32(1.0 / 255.0)
-    return pts, cols
-
-
 class CloudMaker:
-    """Fast depth -> coloured cloud for a fixed rectified camera (ray table computed once).
+    """Depth -> coloured cloud for a fixed rectified camera: :func:`depth3d.geometry.depth_to_points` (the
+    fused back-projection kernel) plus the colour of each point's pixel.
 
-    ``__call__(depth, image)``: depth (H, W) float32 (0 = invalid); image (H, W) uint8 grey or (H, W, 3)
-    uint8 RGB. Returns (points (N, 3) float32, colors (N, 3) float32 0..1), rectified camera frame.
+    Args:
+        intrinsics: the rectified camera (``StereoCalibration.rectified_intrinsics()``).
+
+    ``__call__(depth, image=None, stride=1)``: depth (H, W) float32 (0 = invalid); image (H, W) uint8 grey or
+    (H, W, 3) uint8 (any channel order, kept as is); stride: use every stride-th pixel along both axes.
+    Returns (points (N, 3) float32, colours (N, 3) float32 in 0..1 or None), rectified camera frame
+    (x right, y down, z forward), in the units of the depth, valid pixels in row-major order.
     """
 
-    def __init__(self, width: int, height: int, fx: float, fy: float, cx: float, cy: float) -> None:
-        u = (np.arange(width, dtype=np.float32) - np.float32(cx)) / np.float32(fx)
-        v = (np.arange(height, dtype=np.float32) - np.float32(cy)) / np.float32(fy)
-        rays = np.ones((height, width, 3), np.float32)
-        rays[..., 0] = u[None, :]
-        rays[..., 1] = v[:, None]
-        self.rays = rays.reshape(-1, 3)
-        self.shape = (height, width)
+    def __init__(self, intrinsics: Intrinsics) -> None:
+        self.intrinsics = intrinsics
+        self.shape = (intrinsics.height, intrinsics.width)
 
-    def __call__(self, depth: np.ndarray, image: np.ndarray | None = None):
+    def _decimated(self, stride: int) -> Intrinsics:
+        i = self.intrinsics
+        # pixel u of the decimated image is pixel u * stride of the full one
+        return replace(i, width=-(-i.width // stride), height=-(-i.height // stride), fx=i.fx / stride,
+                       fy=i.fy / stride, cx=i.cx / stride, cy=i.cy / stride)
+
+    def __call__(self, depth: np.ndarray, image: np.ndarray | None = None,
+                 stride: int = 1) -> tuple[np.ndarray, np.ndarray | None]:
         if depth.shape != self.shape:
             raise ValueError(f"depth is {depth.shape[1]}x{depth.shape[0]}, cloud maker is for "
                              f"{self.shape[1]}x{self.shape[0]}")
-        z = depth.reshape(-1)
-        idx = np.flatnonzero(z)
-        zz = z[idx]
-        pts = self.rays[idx]
-        pts *= zz[:, None]
+        if not (isinstance(stride, int) and stride >= 1):
+            raise ValueError(f"stride must be a positive integer, got {stride!r}")
+        intr = self.intrinsics if stride == 1 else self._decimated(stride)
+        z = depth if stride == 1 else depth[::stride, ::stride]
+        pts, idx = depth_to_points(z, intr, return_index=True)
         cols = None
         if image is not None:
-            flat = image.reshape(len(z), -1)[idx]
+            img = image if stride == 1 else image[::stride, ::stride]
+            flat = img.reshape(z.size, -1)[idx]
             cols = flat.astype(np.float32)
             cols *= np.float32(1.0 / 255.0)
             if cols.shape[1] == 1:

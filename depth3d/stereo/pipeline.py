@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from depth3d.stereo.calibration import StereoCalibration
-from depth3d.stereo.depth import CloudMaker, depth_from_calibration, depth_to_points
+from depth3d.stereo.depth import CloudMaker, depth_from_calibration
 from depth3d.stereo.matching import MatcherConfig, StereoMatcher
 from depth3d.stereo.rectify import Rectifier
 
@@ -46,8 +46,7 @@ class StereoPipeline:
         self.matcher = StereoMatcher(matcher)
         self.max_depth = max_depth
         self.intrinsics = self.calib.rectified_intrinsics()
-        i = self.intrinsics
-        self.cloud_maker = CloudMaker(i.width, i.height, i.fx, i.fy, i.cx, i.cy)
+        self.cloud_maker = CloudMaker(self.intrinsics)
 
     def __call__(self, left: np.ndarray, right: np.ndarray, cloud: bool = True, stride: int = 1) -> StereoResult:
         """Run on raw (or, with ``rectify=False``, rectified) uint8 grey/BGR images of the calibrated size."""
@@ -63,12 +62,7 @@ class StereoPipeline:
         depth = depth_from_calibration(disp, self.calib, max_depth=self.max_depth)
         res = StereoResult(lr, rr, disp, depth)
         if cloud:
-            if stride == 1:
-                res.points, res.colors = self.cloud_maker(depth, lr[..., ::-1] if lr.ndim == 3 else lr)
-            else:
-                i = self.intrinsics
-                rgb = cv2.cvtColor(lr, cv2.COLOR_BGR2RGB) if lr.ndim == 3 else cv2.cvtColor(lr, cv2.COLOR_GRAY2RGB)
-                res.points, res.colors = depth_to_points(depth, i.fx, i.fy, i.cx, i.cy, rgb, stride)
+            res.points, res.colors = self.cloud_maker(depth, lr[..., ::-1] if lr.ndim == 3 else lr, stride)
         return res
 
 

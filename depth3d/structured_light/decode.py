@@ -231,11 +231,3 @@ def triangulate_columns(column: np.ndarray, calib: SLCalibration, min_depth: flo
         z = num / den
     good = np.isfinite(z) & (z > min_depth) & (z < max_depth)
     return np.where(good, z, np.float32(0)).astype(np.float32)
-
-
-def depth_to_cloud_points(depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
-    """(N, 3) float32 camera-frame points (metres) of the valid (> 0) depth pixels."""
-    xy = intrinsics.ray_map()
-    m = depth > 0
-    z = depth[m]
-    return np.stack([xy[..., 0][m] * z, xy[..., 1][m] * z, z], axis=1).astype(np.float32)

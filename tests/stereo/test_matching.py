@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from depth3d.stereo.calibration import StereoCalibration
-from depth3d.stereo.depth import (depth_from_calibration, depth_to_points, disparity_to_depth, focal_baseline,
+from depth3d.stereo.depth import (CloudMaker, depth_from_calibration, disparity_to_depth, focal_baseline,
                                   reproject_q)
 from depth3d.stereo.matching import (StereoMatcher, edge_aware_fill, from_fixed_point, left_right_check)
 
@@ -44,8 +44,15 @@ def test_q_and_fb_over_d_agree(calib_kind, repo_root):
     assert np.isclose(f, calib.P1[0, 0]) and np.isclose(B, calib.baseline, rtol=1e-6)
     # the cloud from depth equals the Q points
     i = calib.rectified_intrinsics()
-    p2, _ = depth_to_points(z1, i.fx, i.fy, i.cx, i.cy)
+    p2, _ = CloudMaker(i)(z1)
     assert np.allclose(p2, pts[valid], rtol=1e-4, atol=1e-5)
+    # every second pixel: the points of those pixels, with their colours
+    grey = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    p3, c3 = CloudMaker(i)(z1, grey, stride=2)
+    sub = valid[::2, ::2]
+    assert np.allclose(p3, pts[::2, ::2][sub], rtol=1e-4, atol=1e-5)
+    assert c3.shape == p3.shape
+    assert np.allclose(c3, np.repeat(grey[::2, ::2][sub][:, None] / 255.0, 3, axis=1), rtol=0, atol=1e-6)
 
 
 def test_invalid_disparity_never_huge():
