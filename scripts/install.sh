@@ -42,7 +42,7 @@ else
 fi
 
 # ---------------------------------------------------------------- compiled kernels (cached after the first build)
-for mod in geometry capture; do
+for mod in geometry; do
   $PYTHON -c "from depth3d.$mod import _native as n; m = n.load(); print('[setup] $mod kernels:', 'ok' if m else 'unavailable: ' + str(n.error()))"
 done
 if [ -f depth3d/ops/build.py ]; then
