@@ -48,18 +48,44 @@ void dyn_for(int64_t n, int64_t chunk, const F& fn) {
 }
 
 // ------------------------------------------------------------------------------------------- FPS
-// One cloud. mind[j]: squared distance to the nearest selected point, -1 once j is selected.
 template <typename T>
-void fps_cloud(const T* p, int64_t n, int64_t s, int64_t start, int64_t* out, bool threaded) {
-  std::vector<T> x(n), y(n), z(n), mind(n, std::numeric_limits<T>::infinity());
-  for (int64_t j = 0; j < n; ++j) { x[j] = p[3 * j]; y[j] = p[3 * j + 1]; z[j] = p[3 * j + 2]; }
-  int64_t cur = start;
-  out[0] = cur;
-  const int64_t nchunks = threaded ? std::min<int64_t>(at::get_num_threads(), (n + 4095) / 4096) : 1;
-  std::vector<T> cbest(nchunks);
-  std::vector<int64_t> cidx(nchunks);
+inline bool finite3(const T* p) { return std::isfinite(p[0]) && std::isfinite(p[1]) && std::isfinite(p[2]); }
+
+// One cloud. Only *eligible* points (finite, and with x*x+y*y+z*z > skip when skip >= 0) are copied
+// (in index order, so ties still go to the lowest index) and can be sampled after the start point.
+// A non-finite start is replaced by the first eligible point; a finite but near-origin start is kept
+// (as the official PointNet++/VoteNet kernel always emits index 0). At most (#eligible + start-not-
+// eligible) samples are produced, so no index repeats. mind[j]: squared distance to the nearest
+// selected point, -1 once j is selected.
+template <typename T>
+void fps_cloud(const T* p, int64_t n, int64_t s, int64_t start, int64_t* out, bool threaded, double skip) {
+  std::vector<int64_t> map;
+  std::vector<T> x, y, z;
+  map.reserve(n); x.reserve(n); y.reserve(n); z.reserve(n);
+  int64_t spos = -1;
+  for (int64_t j = 0; j < n; ++j) {
+    const T* q = p + 3 * j;
+    if (!finite3(q)) continue;
+    if (skip >= 0 && (double)(q[0] * q[0] + q[1] * q[1] + q[2] * q[2]) <= skip) continue;
+    if (j == start) spos = (int64_t)map.size();
+    map.push_back(j); x.push_back(q[0]); y.push_back(q[1]); z.push_back(q[2]);
+  }
+  const int64_t m = (int64_t)map.size();
+  int64_t st = start;
+  if (!finite3(p + 3 * start)) {
+    if (m == 0) return;
+    st = map[0]; spos = 0;
+  }
+  const int64_t total = std::min<int64_t>(s, m + (spos < 0 ? 1 : 0));
+  out[0] = st;
+  std::vector<T> mind(m, std::numeric_limits<T>::infinity());
+  if (spos >= 0) mind[spos] = T(-1);
+  T cx = p[3 * st], cy = p[3 * st + 1], cz = p[3 * st + 2];
+  const int64_t nchunks = threaded ? std::min<int64_t>(at::get_num_threads(), (m + 4095) / 4096) : 1;
+  std::vector<T> cbest(std::max<int64_t>(nchunks, 1));
+  std::vector<int64_t> cidx(std::max<int64_t>(nchunks, 1));
   T* X_ = x.data(); T* Y_ = y.data(); T* Z_ = z.data(); T* D_ = mind.data();
-  auto chunk = [&](int64_t lo, int64_t hi, T cx, T cy, T cz, T& best_out, int64_t& idx_out) {
+  auto chunk = [&](int64_t lo, int64_t hi, T qx, T qy, T qz, T& best_out, int64_t& idx_out) {
     // local restrict copies: the captured pointers escape into the OpenMP region, and without these the
     // compiler reloads them every iteration and does not vectorise (3x slower, measured)
     const T* __restrict X = X_;
@@ -69,39 +95,40 @@ void fps_cloud(const T* p, int64_t n, int64_t s, int64_t start, int64_t* out, bo
     T best = -std::numeric_limits<T>::infinity();
 #pragma omp simd reduction(max : best)
     for (int64_t j = lo; j < hi; ++j) {
-      T dx = X[j] - cx, dy = Y[j] - cy, dz = Z[j] - cz;
+      T dx = X[j] - qx, dy = Y[j] - qy, dz = Z[j] - qz;
       T d = dx * dx + dy * dy + dz * dz;
-      T m = D[j] < d ? D[j] : d;
-      D[j] = m;
-      best = best > m ? best : m;
+      T mm = D[j] < d ? D[j] : d;
+      D[j] = mm;
+      best = best > mm ? best : mm;
     }
     int64_t bi = lo;
     for (int64_t j = lo; j < hi; ++j) if (D[j] == best) { bi = j; break; }
     best_out = best; idx_out = bi;
   };
-  for (int64_t i = 1; i < s; ++i) {
-    D_[cur] = T(-1);
-    const T cx = X_[cur], cy = Y_[cur], cz = Z_[cur];
+  for (int64_t i = 1; i < total; ++i) {
+    int64_t cur;
     if (nchunks <= 1) {
       T b; int64_t bi;
-      chunk(0, n, cx, cy, cz, b, bi);
+      chunk(0, m, cx, cy, cz, b, bi);
       cur = bi;
     } else {
-      const int64_t step = (n + nchunks - 1) / nchunks;
+      const int64_t step = (m + nchunks - 1) / nchunks;
       at::parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c)
-          chunk(c * step, std::min(n, (c + 1) * step), cx, cy, cz, cbest[c], cidx[c]);
+          chunk(c * step, std::min(m, (c + 1) * step), cx, cy, cz, cbest[c], cidx[c]);
       });
       T b = cbest[0]; int64_t bi = cidx[0];
       for (int64_t c = 1; c < nchunks; ++c) if (cbest[c] > b) { b = cbest[c]; bi = cidx[c]; }
       cur = bi;
     }
-    out[i] = cur;
+    D_[cur] = T(-1);
+    out[i] = map[cur];
+    cx = X_[cur]; cy = Y_[cur]; cz = Z_[cur];
   }
 }
 
 Tensor fps_cpu(const Tensor& points_, const Tensor& lengths_, const Tensor& counts_, int64_t n_out,
-               const Tensor& start_) {
+               const Tensor& start_, double skip_origin) {
   check_points(points_, "points");
   const int64_t B = points_.size(0), N = points_.size(1);
   check_vec(lengths_, "lengths", B, points_);
@@ -124,7 +151,7 @@ Tensor fps_cpu(const Tensor& points_, const Tensor& lengths_, const Tensor& coun
   AT_DISPATCH_FLOATING_TYPES(points.scalar_type(), "fps_cpu", [&] {
     const scalar_t* P = points.data_ptr<scalar_t>();
     auto one = [&](int64_t b, bool threaded) {
-      if (L[b] > 0 && S[b] > 0) fps_cloud<scalar_t>(P + b * N * 3, L[b], S[b], S0[b], O + b * n_out, threaded);
+      if (L[b] > 0 && S[b] > 0) fps_cloud<scalar_t>(P + b * N * 3, L[b], S[b], S0[b], O + b * n_out, threaded, skip_origin);
     };
     if (inner) {
       for (int64_t b = 0; b < B; ++b) one(b, true);
@@ -136,13 +163,24 @@ Tensor fps_cpu(const Tensor& points_, const Tensor& lengths_, const Tensor& coun
 }
 
 // ------------------------------------------------------------------------------------------- kNN
-// Uniform grid per cloud (about 2 points per cell), counting-sorted by cell (stable, so index order
-// within a cell); queries search rings of cells outwards until the k-th best distance is below a
-// conservative lower bound on every unvisited cell. Candidates are ranked by (distance, index), so
-// the result does not depend on the visiting order.
+// Spatial structure whose cost does not depend on the cloud's extent: a short list of uniform grids
+// ("levels"). Level 0 covers the points inside Tukey fences (per axis [Q1 - 1.5 IQR, Q3 + 1.5 IQR],
+// quartiles from a strided sample), shrunk to the tight box of those points; the points outside (far
+// outliers, flying pixels, saturated depth) go to the next level, built the same way from them alone,
+// and so on (at most 6 levels; the last one, or one whose fences would keep less than a quarter of
+// its points, takes all that is left). So one point at 1e6 gets a level of its own instead of
+// stretching a single grid over 1e6 units. Non-finite points are in no level. Each level is counting-
+// sorted by cell (stable, so index order within a cell); queries search a level's rings of cells
+// outwards until the k-th best distance is below a conservative lower bound on every unvisited cell
+// (distance to the unvisited slab in one axis plus the distance to the level's tight box in the
+// others), and skip a level whose box is already too far. Candidates are ranked by (distance, index),
+// so results do not depend on the visiting order.
 template <typename T>
-struct Grid {
-  double lo[3], h;
+inline bool finite_pt(const T* p) { return std::isfinite(p[0]) && std::isfinite(p[1]) && std::isfinite(p[2]); }
+
+template <typename T>
+struct Level {
+  double lo[3], h, bmin[3], bmax[3];
   int64_t G[3];
   std::vector<int64_t> start;   // ncells + 1
   std::vector<int64_t> id;      // point index, grouped by cell
@@ -155,38 +193,92 @@ struct Grid {
     return (int64_t)c;
   }
 
-  void build(const T* p, int64_t n, double hmin = 0, double per_cell = 2.0) {
-    double mn[3] = {INFINITY, INFINITY, INFINITY}, mx[3] = {-INFINITY, -INFINITY, -INFINITY};
-    for (int64_t j = 0; j < n; ++j)
-      for (int a = 0; a < 3; ++a) { mn[a] = std::min(mn[a], (double)p[3 * j + a]); mx[a] = std::max(mx[a], (double)p[3 * j + a]); }
+  // squared distance from q to this level's tight box, in one axis a (0 inside)
+  double box_d(const double* q, int a) const {
+    return q[a] < bmin[a] ? bmin[a] - q[a] : (q[a] > bmax[a] ? q[a] - bmax[a] : 0.0);
+  }
+
+  void build(const T* p, const std::vector<int64_t>& ids, double hmin, double per_cell) {
+    const int64_t n = (int64_t)ids.size();
+    for (int a = 0; a < 3; ++a) { bmin[a] = INFINITY; bmax[a] = -INFINITY; }
+    for (int64_t j : ids)
+      for (int a = 0; a < 3; ++a) { bmin[a] = std::min(bmin[a], (double)p[3 * j + a]); bmax[a] = std::max(bmax[a], (double)p[3 * j + a]); }
     double ext[3], emax = 0;
-    for (int a = 0; a < 3; ++a) { lo[a] = mn[a]; ext[a] = mx[a] - mn[a]; emax = std::max(emax, ext[a]); }
-    if (!(emax > 0) || !std::isfinite(emax)) { emax = 1; }
-    const double target = std::max(1.0, n / per_cell);
-    double vol = 1;
-    for (int a = 0; a < 3; ++a) vol *= std::max(ext[a], emax * 1e-3);
-    h = std::cbrt(vol / target);
-    if (!(h > 0) || !std::isfinite(h)) h = emax;
-    if (hmin > 0) h = std::max(hmin, 0.5 * h);
-    for (int it = 0; it < 200; ++it) {
-      double cells = 1;
-      for (int a = 0; a < 3; ++a) { G[a] = (int64_t)std::floor(ext[a] / h) + 1; cells *= G[a]; }
-      if (cells <= 2.0 * n / std::min(per_cell, 2.0) + 8) break;
-      h *= 1.26;
+    for (int a = 0; a < 3; ++a) { lo[a] = bmin[a]; ext[a] = bmax[a] - bmin[a]; emax = std::max(emax, ext[a]); }
+    if (!std::isfinite(emax)) {  // float64 coordinates near the limits: one cell
+      h = INFINITY; G[0] = G[1] = G[2] = 1;
+    } else {
+      if (!(emax > 0)) emax = 1;
+      const double target = std::max(1.0, n / per_cell);
+      double vol = 1;
+      for (int a = 0; a < 3; ++a) vol *= std::max(ext[a], emax * 1e-3);
+      h = std::cbrt(vol / target);
+      if (!(h > 0) || !std::isfinite(h)) h = emax;
+      if (hmin > 0) h = std::max(hmin, 0.5 * h);
+      for (int it = 0; it < 400; ++it) {
+        double cells = 1;
+        for (int a = 0; a < 3; ++a) { G[a] = (int64_t)std::floor(std::min(ext[a] / h, 1e12)) + 1; cells *= G[a]; }
+        if (cells <= 2.0 * n / std::min(per_cell, 2.0) + 8) break;
+        h *= 1.26;
+      }
     }
     const int64_t nc = G[0] * G[1] * G[2];
     start.assign(nc + 1, 0);
     std::vector<int64_t> cid(n);
-    for (int64_t j = 0; j < n; ++j) {
-      cid[j] = (cell1(p[3 * j], 0) * G[1] + cell1(p[3 * j + 1], 1)) * G[2] + cell1(p[3 * j + 2], 2);
-      start[cid[j] + 1]++;
+    for (int64_t t = 0; t < n; ++t) {
+      const T* q = p + 3 * ids[t];
+      cid[t] = (cell1(q[0], 0) * G[1] + cell1(q[1], 1)) * G[2] + cell1(q[2], 2);
+      start[cid[t] + 1]++;
     }
     for (int64_t c = 0; c < nc; ++c) start[c + 1] += start[c];
     std::vector<int64_t> fill(start.begin(), start.end() - 1);
     id.resize(n); xyz.resize(3 * n);
-    for (int64_t j = 0; j < n; ++j) {
-      int64_t o = fill[cid[j]]++;
+    for (int64_t t = 0; t < n; ++t) {
+      const int64_t o = fill[cid[t]]++, j = ids[t];
       id[o] = j; xyz[3 * o] = p[3 * j]; xyz[3 * o + 1] = p[3 * j + 1]; xyz[3 * o + 2] = p[3 * j + 2];
+    }
+  }
+};
+
+template <typename T>
+struct Grid {
+  std::vector<Level<T>> levels;
+
+  void build(const T* p, int64_t n, double hmin = 0, double per_cell = 2.0) {
+    levels.clear();
+    std::vector<int64_t> rest;
+    rest.reserve(n);
+    for (int64_t j = 0; j < n; ++j) if (finite_pt(p + 3 * j)) rest.push_back(j);
+    for (int depth = 0; !rest.empty(); ++depth) {
+      std::vector<int64_t> in, out;
+      bool last = depth >= 5 || rest.size() <= 64;
+      if (!last) {
+        const int64_t m = (int64_t)rest.size(), step = std::max<int64_t>(1, m / 2048);
+        double f0[3], f1[3];
+        std::vector<double> v;
+        for (int a = 0; a < 3; ++a) {
+          v.clear();
+          for (int64_t t = 0; t < m; t += step) v.push_back((double)p[3 * rest[t] + a]);
+          const size_t i1 = v.size() / 4, i3 = (3 * v.size()) / 4;
+          std::nth_element(v.begin(), v.begin() + i1, v.end());
+          const double q1 = v[i1];
+          std::nth_element(v.begin(), v.begin() + i3, v.end());
+          const double q3 = v[i3], iqr = q3 - q1;
+          f0[a] = q1 - 1.5 * iqr; f1[a] = q3 + 1.5 * iqr;
+        }
+        in.reserve(m);
+        for (int64_t j : rest) {
+          const T* q = p + 3 * j;
+          bool inside = true;
+          for (int a = 0; a < 3; ++a) inside = inside && (double)q[a] >= f0[a] && (double)q[a] <= f1[a];
+          (inside ? in : out).push_back(j);
+        }
+        if ((int64_t)in.size() * 4 < m || in.empty()) last = true;
+      }
+      if (last) { in.swap(rest); out.clear(); }
+      levels.emplace_back();
+      levels.back().build(p, in, hmin, per_cell);
+      rest.swap(out);
     }
   }
 };
@@ -199,6 +291,16 @@ inline void topk_insert(T d, int64_t j, T* bd, int64_t* bi, int64_t& cnt, int64_
     bd[pos] = bd[pos - 1]; bi[pos] = bi[pos - 1]; --pos;
   }
   bd[pos] = d; bi[pos] = j;
+}
+
+// A lower bound (true distance squared, in double) turned into a bound on the distances the kernels
+// compute in T: each of dx, dy, dz is one correctly rounded subtraction, so the computed squared
+// distance is >= the true one * (1 - 8 eps); the slack in h covers cell assignment rounding.
+template <typename T>
+inline double safe_lb2(double lb2, double h) {
+  double lb = std::sqrt(lb2) - 1e-9 * (std::isfinite(h) ? h : 0.0);
+  if (!(lb > 0)) return 0.0;
+  return lb * lb * (1.0 - 16.0 * (double)std::numeric_limits<T>::epsilon());
 }
 
 // ------------------------------------------------------------------------------------ ball query
@@ -255,6 +357,7 @@ std::tuple<Tensor, Tensor> ball_query_cpu(const Tensor& query_, const Tensor& po
         const int64_t b = r / M, m = r % M;
         if (m >= QL[b] || PL[b] == 0 || !(r2 > 0)) continue;
         const scalar_t qx = Q[3 * r], qy = Q[3 * r + 1], qz = Q[3 * r + 2];
+        if (!finite_pt(Q + 3 * r)) continue;  // non-finite query: no neighbours
         int64_t* ir = I + r * K;
         scalar_t* dr = D + r * K;
         if (!nearest) {
@@ -285,21 +388,25 @@ std::tuple<Tensor, Tensor> ball_query_cpu(const Tensor& query_, const Tensor& po
             for (int64_t c = cnt; c < K; ++c) { ir[c] = ir[0]; dr[c] = dr[0]; }
           continue;
         }
-        const Grid<scalar_t>& g = grids[b];
         const double qd[3] = {(double)qx, (double)qy, (double)qz};
-        const double rr = radius * (1 + 1e-5) + 1e-9 * g.h;
-        int64_t c0[3], c1[3];
-        for (int a = 0; a < 3; ++a) { c0[a] = g.cell1(qd[a] - rr, a); c1[a] = g.cell1(qd[a] + rr, a); }
         hits.clear();
-        for (int64_t i = c0[0]; i <= c1[0]; ++i)
-          for (int64_t j = c0[1]; j <= c1[1]; ++j) {
-            const int64_t row = (i * g.G[1] + j) * g.G[2];
-            for (int64_t o = g.start[row + c0[2]]; o < g.start[row + c1[2] + 1]; ++o) {
-              scalar_t dx = g.xyz[3 * o] - qx, dy = g.xyz[3 * o + 1] - qy, dz = g.xyz[3 * o + 2] - qz;
-              scalar_t d = dx * dx + dy * dy + dz * dz;
-              if (d < r2) hits.emplace_back(d, g.id[o]);
+        for (const Level<scalar_t>& g : grids[b].levels) {
+          double box2 = 0;
+          for (int a = 0; a < 3; ++a) { const double t = g.box_d(qd, a); box2 += t * t; }
+          if (safe_lb2<scalar_t>(box2, g.h) >= (double)r2) continue;
+          const double rr = radius * (1 + 1e-5) + 1e-9 * (std::isfinite(g.h) ? g.h : 0.0);
+          int64_t c0[3], c1[3];
+          for (int a = 0; a < 3; ++a) { c0[a] = g.cell1(qd[a] - rr, a); c1[a] = g.cell1(qd[a] + rr, a); }
+          for (int64_t i = c0[0]; i <= c1[0]; ++i)
+            for (int64_t j = c0[1]; j <= c1[1]; ++j) {
+              const int64_t row = (i * g.G[1] + j) * g.G[2];
+              for (int64_t o = g.start[row + c0[2]]; o < g.start[row + c1[2] + 1]; ++o) {
+                scalar_t dx = g.xyz[3 * o] - qx, dy = g.xyz[3 * o + 1] - qy, dz = g.xyz[3 * o + 2] - qz;
+                scalar_t d = dx * dx + dy * dy + dz * dz;
+                if (d < r2) hits.emplace_back(d, g.id[o]);
+              }
             }
-          }
+        }
         int64_t cnt = std::min<int64_t>(K, hits.size());
         std::partial_sort(hits.begin(), hits.begin() + cnt, hits.end());
         for (int64_t c = 0; c < cnt; ++c) { ir[c] = hits[c].second; dr[c] = hits[c].first; }
@@ -312,9 +419,11 @@ std::tuple<Tensor, Tensor> ball_query_cpu(const Tensor& query_, const Tensor& po
 }
 
 template <typename T>
-void knn_query(const Grid<T>& g, T qx, T qy, T qz, int64_t k, T* bd, int64_t* bi) {
-  int64_t cnt = 0;
-  const double q[3] = {(double)qx, (double)qy, (double)qz};
+void knn_level(const Level<T>& g, const double* q, T qx, T qy, T qz, int64_t k, T* bd, int64_t* bi,
+               int64_t& cnt) {
+  double bx[3], box2 = 0;
+  for (int a = 0; a < 3; ++a) { bx[a] = g.box_d(q, a); box2 += bx[a] * bx[a]; }
+  if (cnt == k && safe_lb2<T>(box2, g.h) > (double)bd[k - 1]) return;
   const int64_t c[3] = {g.cell1(q[0], 0), g.cell1(q[1], 1), g.cell1(q[2], 2)};
   int64_t rmax = 0;
   for (int a = 0; a < 3; ++a) rmax = std::max(rmax, std::max(c[a], g.G[a] - 1 - c[a]));
@@ -337,14 +446,33 @@ void knn_query(const Grid<T>& g, T qx, T qy, T qz, int64_t k, T* bd, int64_t* bi
         }
       }
     if (cnt == k) {
-      double bound = INFINITY;
+      // unvisited cells lie beyond the visited cube in some axis a: lower bound = distance to that
+      // slab in a, plus the distance to the level's box in the other two axes
+      double lb2 = INFINITY;
+      const double others = box2;
       for (int a = 0; a < 3; ++a) {
-        if (c[a] - r > 0) bound = std::min(bound, q[a] - (g.lo[a] + (c[a] - r) * g.h));
-        if (c[a] + r < g.G[a] - 1) bound = std::min(bound, g.lo[a] + (c[a] + r + 1) * g.h - q[a]);
+        const double rest = others - bx[a] * bx[a];
+        if (c[a] - r > 0) {
+          const double t = std::max(0.0, q[a] - (g.lo[a] + (c[a] - r) * g.h));
+          lb2 = std::min(lb2, t * t + rest);
+        }
+        if (c[a] + r < g.G[a] - 1) {
+          const double t = std::max(0.0, g.lo[a] + (c[a] + r + 1) * g.h - q[a]);
+          lb2 = std::min(lb2, t * t + rest);
+        }
       }
-      bound = std::max(0.0, bound * (1 - 1e-5) - 1e-9 * g.h);
-      if (bound * bound > (double)bd[k - 1]) break;
+      if (!(lb2 < INFINITY)) break;  // everything visited
+      if (safe_lb2<T>(lb2, g.h) > (double)bd[k - 1]) break;
     }
+  }
+}
+
+template <typename T>
+void knn_query(const Grid<T>& g, const T* qp, int64_t k, T* bd, int64_t* bi) {
+  int64_t cnt = 0;
+  if (finite_pt(qp)) {  // non-finite query: no neighbours
+    const double q[3] = {(double)qp[0], (double)qp[1], (double)qp[2]};
+    for (const Level<T>& lv : g.levels) knn_level<T>(lv, q, qp[0], qp[1], qp[2], k, bd, bi, cnt);
   }
   for (int64_t i = cnt; i < k; ++i) { bd[i] = std::numeric_limits<T>::infinity(); bi[i] = -1; }
 }
@@ -383,7 +511,7 @@ std::tuple<Tensor, Tensor> knn_cpu(const Tensor& query_, const Tensor& points_, 
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t b = r / M, m = r % M;
         if (m >= QL[b] || PL[b] == 0) continue;
-        knn_query<scalar_t>(grids[b], Q[3 * r], Q[3 * r + 1], Q[3 * r + 2], k, D + r * k, I + r * k);
+        knn_query<scalar_t>(grids[b], Q + 3 * r, k, D + r * k, I + r * k);
       }
     });
   });
@@ -462,7 +590,7 @@ Tensor index_sum_cpu(const Tensor& values_, const Tensor& index_, int64_t n) {
 }  // namespace
 
 TORCH_LIBRARY(depth3d, m) {
-  m.def("fps(Tensor points, Tensor lengths, Tensor counts, int n_out, Tensor start) -> Tensor");
+  m.def("fps(Tensor points, Tensor lengths, Tensor counts, int n_out, Tensor start, float skip_origin) -> Tensor");
   m.def("ball_query(Tensor query, Tensor points, Tensor query_lengths, Tensor lengths, float radius, "
         "int k, bool nearest, bool pad_first) -> (Tensor, Tensor)");
   m.def("knn(Tensor query, Tensor points, Tensor query_lengths, Tensor lengths, int k) -> (Tensor, Tensor)");
