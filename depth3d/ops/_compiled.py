@@ -22,7 +22,7 @@ _ops = torch.ops.depth3d
 
 # ------------------------------------------------------------------------------- fake kernels
 @torch.library.register_fake("depth3d::fps")
-def _fps_fake(points, lengths, counts, n_out, start, skip_origin):
+def _fps_fake(points, lengths, counts, n_out, start, skip_origin=-1.0):
     return points.new_empty((points.shape[0], n_out), dtype=torch.int64)
 
 

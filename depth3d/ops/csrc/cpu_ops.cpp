@@ -590,7 +590,7 @@ Tensor index_sum_cpu(const Tensor& values_, const Tensor& index_, int64_t n) {
 }  // namespace
 
 TORCH_LIBRARY(depth3d, m) {
-  m.def("fps(Tensor points, Tensor lengths, Tensor counts, int n_out, Tensor start, float skip_origin) -> Tensor");
+  m.def("fps(Tensor points, Tensor lengths, Tensor counts, int n_out, Tensor start, float skip_origin=-1.) -> Tensor");
   m.def("ball_query(Tensor query, Tensor points, Tensor query_lengths, Tensor lengths, float radius, "
         "int k, bool nearest, bool pad_first) -> (Tensor, Tensor)");
   m.def("knn(Tensor query, Tensor points, Tensor query_lengths, Tensor lengths, int k) -> (Tensor, Tensor)");
