@@ -246,14 +246,21 @@ def test_far_outlier_answers_stay_exact_on_large_clouds(device):
     p = torch.rand(1, 20000, 3, generator=g)
     p[0, 123] = torch.tensor([1e6, 0.0, 0.0])
     p[0, -200:] = (torch.rand(200, 3, generator=g) - 0.5) * 2e6
-    q = p[:, ::40].contiguous()
+    # queries: every 40th point, all 200 flying pixels and the far point (seen from 1e6 away the unit
+    # cloud lies on a few float32 distances: thousands of exact ties, decided by index), and points on
+    # the cloud's corners and faces
+    corners = torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [0.5, 0.5, 0.0], [1.0, 0.0, 0.5]])
+    q = torch.cat([p[:, ::40], p[:, -200:], p[:, 123:124], corners[None]], 1).contiguous()
     L, QL = torch.tensor([20000]), torch.tensor([q.shape[1]])
-    d, i = ops.knn(q.to(device), p.to(device), 8)
-    rd, ri = R.knn(q, p, QL, L, 8)
-    assert torch.equal(i.cpu(), ri) and torch.equal(d.cpu(), rd)
-    d, i = ops.ball_query(q.to(device), p.to(device), 0.05, 16, order="nearest")
-    rd, ri = R.ball_query(q, p, QL, L, 0.05, 16, True, True)
-    assert torch.equal(i.cpu(), ri) and torch.equal(d.cpu(), rd)
+    for k in (8, 16):
+        d, i = ops.knn(q.to(device), p.to(device), k)
+        rd, ri = R.knn(q, p, QL, L, k)
+        assert torch.equal(i.cpu(), ri) and torch.equal(d.cpu(), rd)
+    for r, K in ((0.05, 16), (0.2, 64)):
+        for order in ("index", "nearest"):
+            d, i = ops.ball_query(q.to(device), p.to(device), r, K, order=order)
+            rd, ri = R.ball_query(q, p, QL, L, r, K, order == "nearest", True)
+            assert torch.equal(i.cpu(), ri) and torch.equal(d.cpu(), rd)
 
 
 def test_issue_examples(device):

@@ -170,32 +170,45 @@ Tensor fps_cpu(const Tensor& points_, const Tensor& lengths_, const Tensor& coun
 // and so on (at most 6 levels; the last one, or one whose fences would keep less than a quarter of
 // its points, takes all that is left). So one point at 1e6 gets a level of its own instead of
 // stretching a single grid over 1e6 units. Non-finite points are in no level. Each level is counting-
-// sorted by cell (stable, so index order within a cell); queries search a level's rings of cells
-// outwards until the k-th best distance is below a conservative lower bound on every unvisited cell
-// (distance to the unvisited slab in one axis plus the distance to the level's tight box in the
-// others), and skip a level whose box is already too far. Candidates are ranked by (distance, index),
-// so results do not depend on the visiting order.
+// sorted by cell (stable, so index order within a cell). Lower bounds on the distances of a cell's
+// points are exact in the kernels' own arithmetic (Level::sq): a query visits levels nearest box
+// first, searches a level's rings of cells outwards until the k-th best distance is below the bound on
+// every unvisited cell, skips cells (and levels) that cannot beat the current k-th (distance, index),
+// and ball queries visit only the cells whose bound is below the radius. Candidates are ranked by
+// (distance, index), so results do not depend on the visiting order.
 template <typename T>
 inline bool finite_pt(const T* p) { return std::isfinite(p[0]) && std::isfinite(p[1]) && std::isfinite(p[2]); }
 
 template <typename T>
 struct Level {
-  double lo[3], h, bmin[3], bmax[3];
+  double lo[3], h, inv_h, bmin[3], bmax[3];
   int64_t G[3];
   std::vector<int64_t> start;   // ncells + 1
   std::vector<int64_t> id;      // point index, grouped by cell
   std::vector<T> xyz;           // coordinates in the same order
+  std::vector<T> slo[3], shi[3];  // per axis, per slab: T values bounding every point of the slab
+  T tmin[3], tmax[3];             // the tight box in T
 
-  int64_t cell1(double v, int a) const {
-    const double c = std::floor((v - lo[a]) / h);
-    if (!(c > 0)) return 0;  // also NaN
-    if (c >= (double)(G[a] - 1)) return G[a] - 1;
-    return (int64_t)c;
+  // Exact lower bound, in the kernels' arithmetic, on dx*dx for every point of slab i of axis a:
+  // fl(p - q) is monotone in p, squaring is monotone in |dx|, so the bound uses the slab's nearest
+  // safe coordinate. Summed as (x + y) + z like the kernels, the cell bound is exact in T (no slack).
+  T sq(int a, int64_t i, T qa) const {
+    const T l = slo[a][i], u = shi[a][i];
+    const T e = qa < l ? T(l - qa) : (qa > u ? T(u - qa) : T(0));
+    return e * e;
+  }
+  T box_lb(const T* qp) const {
+    T e[3];
+    for (int a = 0; a < 3; ++a)
+      e[a] = qp[a] < tmin[a] ? T(tmin[a] - qp[a]) : (qp[a] > tmax[a] ? T(tmax[a] - qp[a]) : T(0));
+    return e[0] * e[0] + e[1] * e[1] + e[2] * e[2];
   }
 
-  // squared distance from q to this level's tight box, in one axis a (0 inside)
-  double box_d(const double* q, int a) const {
-    return q[a] < bmin[a] ? bmin[a] - q[a] : (q[a] > bmax[a] ? q[a] - bmax[a] : 0.0);
+  int64_t cell1(double v, int a) const {
+    const double c = (v - lo[a]) * inv_h;
+    if (!(c > 0)) return 0;  // also NaN
+    if (c >= (double)(G[a] - 1)) return G[a] - 1;
+    return (int64_t)c;  // truncation = floor here (0 < c < G - 1), without a libm call
   }
 
   void build(const T* p, const std::vector<int64_t>& ids, double hmin, double per_cell) {
@@ -220,6 +233,22 @@ struct Level {
         for (int a = 0; a < 3; ++a) { G[a] = (int64_t)std::floor(std::min(ext[a] / h, 1e12)) + 1; cells *= G[a]; }
         if (cells <= 2.0 * n / std::min(per_cell, 2.0) + 8) break;
         h *= 1.26;
+      }
+    }
+    inv_h = 1.0 / h;  // 0 for h = inf (one cell)
+    for (int a = 0; a < 3; ++a) {
+      tmin[a] = (T)bmin[a]; tmax[a] = (T)bmax[a];  // exact: both are coordinates of points
+      slo[a].resize(G[a]); shi[a].resize(G[a]);
+      for (int64_t i = 0; i < G[a]; ++i) {
+        // cell1() rounds in double: widen the geometric slab by far more than that rounding, then
+        // round outwards to T
+        const double b0 = lo[a] + i * h, b1 = lo[a] + (i + 1) * h;
+        const double sl0 = 1e-9 * h + 1e-12 * (std::fabs(lo[a]) + std::fabs(b0));
+        const double sl1 = 1e-9 * h + 1e-12 * (std::fabs(lo[a]) + std::fabs(b1));
+        T l = i == 0 ? tmin[a] : (T)(b0 - sl0), u = i == G[a] - 1 ? tmax[a] : (T)(b1 + sl1);
+        if (i > 0 && (double)l > b0 - sl0) l = std::nextafter(l, -std::numeric_limits<T>::infinity());
+        if (i < G[a] - 1 && (double)u < b1 + sl1) u = std::nextafter(u, std::numeric_limits<T>::infinity());
+        slo[a][i] = std::max(l, tmin[a]); shi[a][i] = std::min(u, tmax[a]);
       }
     }
     const int64_t nc = G[0] * G[1] * G[2];
@@ -293,16 +322,6 @@ inline void topk_insert(T d, int64_t j, T* bd, int64_t* bi, int64_t& cnt, int64_
   bd[pos] = d; bi[pos] = j;
 }
 
-// A lower bound (true distance squared, in double) turned into a bound on the distances the kernels
-// compute in T: each of dx, dy, dz is one correctly rounded subtraction, so the computed squared
-// distance is >= the true one * (1 - 8 eps); the slack in h covers cell assignment rounding.
-template <typename T>
-inline double safe_lb2(double lb2, double h) {
-  double lb = std::sqrt(lb2) - 1e-9 * (std::isfinite(h) ? h : 0.0);
-  if (!(lb > 0)) return 0.0;
-  return lb * lb * (1.0 - 16.0 * (double)std::numeric_limits<T>::epsilon());
-}
-
 // ------------------------------------------------------------------------------------ ball query
 std::tuple<Tensor, Tensor> ball_query_cpu(const Tensor& query_, const Tensor& points_,
                                           const Tensor& qlen_, const Tensor& plen_, double radius,
@@ -331,85 +350,105 @@ std::tuple<Tensor, Tensor> ball_query_cpu(const Tensor& query_, const Tensor& po
     const scalar_t* P = p.data_ptr<scalar_t>();
     scalar_t* D = dist.data_ptr<scalar_t>();
     const scalar_t r2 = static_cast<scalar_t>(radius * radius);
-    // Uniform grid per cloud with cells of about radius/2 (coarser when that would exceed ~2 cells
-    // per point); each query visits the cells overlapping its ball, keeps the hits d2 < r2 and takes
-    // the K lowest indices (order="index") or the K smallest (d2, index) (order="nearest").
-    // order="index": early-exit scan in index order over a structure-of-arrays copy, 64 distances
-    // at a time (vectorised), so a query stops as soon as it has K hits.
-    std::vector<Grid<scalar_t>> grids(nearest ? B : 0);
-    std::vector<scalar_t> soa(nearest ? 0 : 3 * B * N);
+    // Grid per cloud (Grid above) with cells of about radius/2 (coarser when that would exceed ~2
+    // cells per point); each query skips levels whose box is at least the radius away, visits the
+    // cells of the others that overlap its ball (exact per-cell bound, Level::sq), keeps the hits
+    // d2 < r2 and takes the K lowest indices (order="index") or the K smallest (d2, index)
+    // (order="nearest"). The cost of a query follows the points near it, not its position in the
+    // cloud: an index-order scan with early exit (the previous order="index" kernel) costs O(N) for a
+    // query with fewer than K hits (far outliers, corners of the cloud).
+    std::vector<Grid<scalar_t>> grids(B);
     at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) {
-        if (PL[b] == 0 || QL[b] == 0 || !(r2 > 0)) continue;
-        if (nearest) {
-          grids[b].build(P + b * N * 3, PL[b], std::min(radius * 0.5, 1e300));
-        } else {
-          scalar_t* X = soa.data() + 3 * b * N;
-          for (int64_t j = 0; j < PL[b]; ++j) {
-            X[j] = P[(b * N + j) * 3]; X[N + j] = P[(b * N + j) * 3 + 1]; X[2 * N + j] = P[(b * N + j) * 3 + 2];
-          }
-        }
-      }
+      for (int64_t b = b0; b < b1; ++b)
+        if (PL[b] > 0 && QL[b] > 0 && r2 > 0) grids[b].build(P + b * N * 3, PL[b], std::min(radius * 0.5, 1e300));
     });
     dyn_for(B * M, 32, [&](int64_t r0, int64_t r1) {
-      std::vector<std::pair<scalar_t, int64_t>> hits;
+      std::vector<std::pair<scalar_t, int64_t>> hits;   // (d2, index): order="nearest"
+      std::vector<uint64_t> bits, summary;              // order="index", see below
+      struct Run { const Level<scalar_t>* g; int64_t o0, o1; };
+      std::vector<Run> runs;  // the cell ranges (rows of cells along z) the query's ball overlaps
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t b = r / M, m = r % M;
         if (m >= QL[b] || PL[b] == 0 || !(r2 > 0)) continue;
-        const scalar_t qx = Q[3 * r], qy = Q[3 * r + 1], qz = Q[3 * r + 2];
-        if (!finite_pt(Q + 3 * r)) continue;  // non-finite query: no neighbours
+        const scalar_t* qp = Q + 3 * r;
+        if (!finite_pt(qp)) continue;  // non-finite query: no neighbours
         int64_t* ir = I + r * K;
         scalar_t* dr = D + r * K;
-        if (!nearest) {
-          const scalar_t* X = soa.data() + 3 * b * N;
-          const scalar_t* Y = X + N;
-          const scalar_t* Z = X + 2 * N;
-          const int64_t n = PL[b];
-          scalar_t buf[64];
-          int64_t cnt = 0;
-          for (int64_t j0 = 0; j0 < n && cnt < K; j0 += 64) {
-            const int64_t len = std::min<int64_t>(64, n - j0);
-            _Pragma("omp simd")
-            for (int64_t t = 0; t < len; ++t) {
-              scalar_t dx = X[j0 + t] - qx, dy = Y[j0 + t] - qy, dz = Z[j0 + t] - qz;
-              buf[t] = dx * dx + dy * dy + dz * dz;
-            }
-            // hits of the block as a bit mask (branch-free), then visit the set bits in index order
-            uint64_t mask = 0;
-            for (int64_t t = 0; t < len; ++t) mask |= (uint64_t)(buf[t] < r2) << t;
-            while (mask) {
-              const int t = __builtin_ctzll(mask);
-              mask &= mask - 1;
-              ir[cnt] = j0 + t; dr[cnt] = buf[t];
-              if (++cnt == K) break;
+        const double qd[3] = {(double)qp[0], (double)qp[1], (double)qp[2]};
+        runs.clear();
+        for (const Level<scalar_t>& g : grids[b].levels) {
+          if (!(g.box_lb(qp) < r2)) continue;
+          const double rr = radius * (1 + 1e-5) + 1e-9 * (std::isfinite(g.h) ? g.h : 0.0);
+          int64_t c0[3], c1[3];
+          for (int a = 0; a < 3; ++a) { c0[a] = g.cell1(qd[a] - rr, a); c1[a] = g.cell1(qd[a] + rr, a); }
+          for (int64_t i = c0[0]; i <= c1[0]; ++i) {
+            const scalar_t sx = g.sq(0, i, qp[0]);
+            if (!(sx < r2)) continue;
+            for (int64_t j = c0[1]; j <= c1[1]; ++j) {
+              const scalar_t sxy = sx + g.sq(1, j, qp[1]);
+              if (!(sxy < r2)) continue;
+              const int64_t row = (i * g.G[1] + j) * g.G[2];
+              int64_t l0 = c0[2], l1 = c1[2];
+              while (l0 <= l1 && !(sxy + g.sq(2, l0, qp[2]) < r2)) ++l0;
+              while (l1 >= l0 && !(sxy + g.sq(2, l1, qp[2]) < r2)) --l1;
+              const int64_t o0 = g.start[row + l0], o1 = g.start[row + l1 + 1];
+              if (o0 < o1) runs.push_back({&g, o0, o1});
             }
           }
+        }
+        if (nearest) {
+          int64_t total = 0, nh = 0;
+          for (const Run& run : runs) total += run.o1 - run.o0;
+          if ((int64_t)hits.size() < total) hits.resize(total);
+          for (const Run& run : runs) {
+            const Level<scalar_t>& g = *run.g;
+            for (int64_t o = run.o0; o < run.o1; ++o) {
+              scalar_t dx = g.xyz[3 * o] - qp[0], dy = g.xyz[3 * o + 1] - qp[1], dz = g.xyz[3 * o + 2] - qp[2];
+              scalar_t d = dx * dx + dy * dy + dz * dz;
+              hits[nh] = {d, g.id[o]};
+              nh += d < r2;  // branch-free: hits are ~50/50
+            }
+          }
+          const int64_t cnt = std::min<int64_t>(K, nh);
+          std::partial_sort(hits.begin(), hits.begin() + cnt, hits.begin() + nh);
+          for (int64_t c = 0; c < cnt; ++c) { ir[c] = hits[c].second; dr[c] = hits[c].first; }
           if (pad_first && cnt > 0)
             for (int64_t c = cnt; c < K; ++c) { ir[c] = ir[0]; dr[c] = dr[0]; }
           continue;
         }
-        const double qd[3] = {(double)qx, (double)qy, (double)qz};
-        hits.clear();
-        for (const Level<scalar_t>& g : grids[b].levels) {
-          double box2 = 0;
-          for (int a = 0; a < 3; ++a) { const double t = g.box_d(qd, a); box2 += t * t; }
-          if (safe_lb2<scalar_t>(box2, g.h) >= (double)r2) continue;
-          const double rr = radius * (1 + 1e-5) + 1e-9 * (std::isfinite(g.h) ? g.h : 0.0);
-          int64_t c0[3], c1[3];
-          for (int a = 0; a < 3; ++a) { c0[a] = g.cell1(qd[a] - rr, a); c1[a] = g.cell1(qd[a] + rr, a); }
-          for (int64_t i = c0[0]; i <= c1[0]; ++i)
-            for (int64_t j = c0[1]; j <= c1[1]; ++j) {
-              const int64_t row = (i * g.G[1] + j) * g.G[2];
-              for (int64_t o = g.start[row + c0[2]]; o < g.start[row + c1[2] + 1]; ++o) {
-                scalar_t dx = g.xyz[3 * o] - qx, dy = g.xyz[3 * o + 1] - qy, dz = g.xyz[3 * o + 2] - qz;
-                scalar_t d = dx * dx + dy * dy + dz * dz;
-                if (d < r2) hits.emplace_back(d, g.id[o]);
-              }
-            }
+        // order="index" from the grid: mark the hits in a two-level bitmap over the point indices
+        // (words of 64 points, a summary bit per non-empty word), then read the K lowest set bits;
+        // the bitmap is cleared as it is read, so its cost follows the hits, not N.
+        if (bits.empty()) { bits.assign((N + 63) / 64, 0); summary.assign((N + 4095) / 4096, 0); }
+        for (const Run& run : runs) {
+          const Level<scalar_t>& g = *run.g;
+          for (int64_t o = run.o0; o < run.o1; ++o) {
+            scalar_t dx = g.xyz[3 * o] - qp[0], dy = g.xyz[3 * o + 1] - qp[1], dz = g.xyz[3 * o + 2] - qp[2];
+            const uint64_t hit = dx * dx + dy * dy + dz * dz < r2;  // branch-free: hits are ~50/50
+            const int64_t j = g.id[o];
+            bits[j >> 6] |= hit << (j & 63);
+            summary[j >> 12] |= hit << ((j >> 6) & 63);
+          }
         }
-        int64_t cnt = std::min<int64_t>(K, hits.size());
-        std::partial_sort(hits.begin(), hits.begin() + cnt, hits.end());
-        for (int64_t c = 0; c < cnt; ++c) { ir[c] = hits[c].second; dr[c] = hits[c].first; }
+        const scalar_t* X = P + b * N * 3;
+        int64_t cnt = 0;
+        for (size_t s = 0; s < summary.size(); ++s) {
+          uint64_t sm = summary[s];
+          if (!sm) continue;
+          summary[s] = 0;
+          while (sm) {
+            const int64_t w = (int64_t)s * 64 + __builtin_ctzll(sm);
+            sm &= sm - 1;
+            uint64_t word = bits[w];
+            bits[w] = 0;
+            while (word && cnt < K) {
+              const int64_t j = w * 64 + __builtin_ctzll(word);
+              word &= word - 1;
+              scalar_t dx = X[3 * j] - qp[0], dy = X[3 * j + 1] - qp[1], dz = X[3 * j + 2] - qp[2];
+              ir[cnt] = j; dr[cnt++] = dx * dx + dy * dy + dz * dz;
+            }
+          }
+        }
         if (pad_first && cnt > 0)
           for (int64_t c = cnt; c < K; ++c) { ir[c] = ir[0]; dr[c] = dr[0]; }
       }
@@ -418,51 +457,59 @@ std::tuple<Tensor, Tensor> ball_query_cpu(const Tensor& query_, const Tensor& po
   return {dist, idx};
 }
 
+// One level of the grid for one query. Cells are visited in rings around the query's cell; once k
+// candidates are held, a cell is skipped when its exact lower bound (Level::sq) cannot beat the k-th
+// (distance, index) pair: bound above the k-th distance, or equal to it with the cell's lowest index
+// (cells are index-sorted, so its first point) above the k-th index. The per-cell index test is what
+// keeps a far query cheap: seen from 1e6 away, a whole unit cloud lies on a few float32 distance
+// values, so thousands of points tie and only the lowest indices matter.
 template <typename T>
-void knn_level(const Level<T>& g, const double* q, T qx, T qy, T qz, int64_t k, T* bd, int64_t* bi,
-               int64_t& cnt) {
-  double bx[3], box2 = 0;
-  for (int a = 0; a < 3; ++a) { bx[a] = g.box_d(q, a); box2 += bx[a] * bx[a]; }
-  if (cnt == k && safe_lb2<T>(box2, g.h) > (double)bd[k - 1]) return;
+void knn_level(const Level<T>& g, const T* qp, int64_t k, T* bd, int64_t* bi, int64_t& cnt) {
+  if (cnt == k && g.box_lb(qp) > bd[k - 1]) return;
+  const double q[3] = {(double)qp[0], (double)qp[1], (double)qp[2]};
   const int64_t c[3] = {g.cell1(q[0], 0), g.cell1(q[1], 1), g.cell1(q[2], 2)};
+  const T s0[3] = {g.sq(0, c[0], qp[0]), g.sq(1, c[1], qp[1]), g.sq(2, c[2], qp[2])};
   int64_t rmax = 0;
   for (int a = 0; a < 3; ++a) rmax = std::max(rmax, std::max(c[a], g.G[a] - 1 - c[a]));
-  auto visit = [&](int64_t i, int64_t j, int64_t l) {
-    if (i < 0 || j < 0 || l < 0 || i >= g.G[0] || j >= g.G[1] || l >= g.G[2]) return;
-    const int64_t cell = (i * g.G[1] + j) * g.G[2] + l;
-    for (int64_t o = g.start[cell]; o < g.start[cell + 1]; ++o) {
-      T dx = g.xyz[3 * o] - qx, dy = g.xyz[3 * o + 1] - qy, dz = g.xyz[3 * o + 2] - qz;
-      topk_insert<T>(dx * dx + dy * dy + dz * dz, g.id[o], bd, bi, cnt, k);
+  auto visit_row = [&](int64_t i, int64_t j, int64_t l0, int64_t l1, int64_t step) {
+    // cells (i, j, l) for l = l0, l0 + step, ... <= l1 (step > 0)
+    if (i < 0 || j < 0 || i >= g.G[0] || j >= g.G[1]) return;
+    const T sxy = g.sq(0, i, qp[0]) + g.sq(1, j, qp[1]);
+    const int64_t row = (i * g.G[1] + j) * g.G[2];
+    for (int64_t l = l0; l <= l1; l += step) {
+      if (l < 0 || l >= g.G[2]) continue;
+      const int64_t cell = row + l, o0 = g.start[cell], o1 = g.start[cell + 1];
+      if (o0 == o1) continue;
+      if (cnt == k) {
+        const T lb = sxy + g.sq(2, l, qp[2]);
+        if (lb > bd[k - 1] || (lb == bd[k - 1] && g.id[o0] > bi[k - 1])) continue;
+      }
+      for (int64_t o = o0; o < o1; ++o) {
+        T dx = g.xyz[3 * o] - qp[0], dy = g.xyz[3 * o + 1] - qp[1], dz = g.xyz[3 * o + 2] - qp[2];
+        topk_insert<T>(dx * dx + dy * dy + dz * dz, g.id[o], bd, bi, cnt, k);
+      }
     }
   };
   for (int64_t r = 0; r <= rmax; ++r) {
     for (int64_t di = -r; di <= r; ++di)
       for (int64_t dj = -r; dj <= r; ++dj) {
-        if (std::abs(di) == r || std::abs(dj) == r) {
-          for (int64_t dl = -r; dl <= r; ++dl) visit(c[0] + di, c[1] + dj, c[2] + dl);
-        } else {
-          visit(c[0] + di, c[1] + dj, c[2] - r);
-          if (r > 0) visit(c[0] + di, c[1] + dj, c[2] + r);
-        }
+        if (std::abs(di) == r || std::abs(dj) == r) visit_row(c[0] + di, c[1] + dj, c[2] - r, c[2] + r, 1);
+        else visit_row(c[0] + di, c[1] + dj, c[2] - r, c[2] + r, r > 0 ? 2 * r : 1);
       }
     if (cnt == k) {
-      // unvisited cells lie beyond the visited cube in some axis a: lower bound = distance to that
-      // slab in a, plus the distance to the level's box in the other two axes
-      double lb2 = INFINITY;
-      const double others = box2;
-      for (int a = 0; a < 3; ++a) {
-        const double rest = others - bx[a] * bx[a];
-        if (c[a] - r > 0) {
-          const double t = std::max(0.0, q[a] - (g.lo[a] + (c[a] - r) * g.h));
-          lb2 = std::min(lb2, t * t + rest);
+      // every unvisited cell lies beyond the visited cube in some axis a: exact lower bound = the
+      // next slab in a plus the query's own slab (the smallest term) in the other two axes
+      bool any = false, beyond = true;
+      for (int a = 0; a < 3 && beyond; ++a)
+        for (int side = -1; side <= 1; side += 2) {
+          const int64_t i = c[a] + side * (r + 1);
+          if (i < 0 || i >= g.G[a]) continue;
+          any = true;
+          T t[3] = {s0[0], s0[1], s0[2]};
+          t[a] = g.sq(a, i, qp[a]);
+          if (!(t[0] + t[1] + t[2] > bd[k - 1])) { beyond = false; break; }
         }
-        if (c[a] + r < g.G[a] - 1) {
-          const double t = std::max(0.0, g.lo[a] + (c[a] + r + 1) * g.h - q[a]);
-          lb2 = std::min(lb2, t * t + rest);
-        }
-      }
-      if (!(lb2 < INFINITY)) break;  // everything visited
-      if (safe_lb2<T>(lb2, g.h) > (double)bd[k - 1]) break;
+      if (!any || beyond) break;
     }
   }
 }
@@ -471,8 +518,12 @@ template <typename T>
 void knn_query(const Grid<T>& g, const T* qp, int64_t k, T* bd, int64_t* bi) {
   int64_t cnt = 0;
   if (finite_pt(qp)) {  // non-finite query: no neighbours
-    const double q[3] = {(double)qp[0], (double)qp[1], (double)qp[2]};
-    for (const Level<T>& lv : g.levels) knn_level<T>(lv, q, qp[0], qp[1], qp[2], k, bd, bi, cnt);
+    // nearest level first (a far query usually fills its k from its own level and skips the rest)
+    const int64_t nl = (int64_t)g.levels.size();
+    std::pair<T, int64_t> order[8];
+    for (int64_t l = 0; l < nl; ++l) order[l] = {g.levels[l].box_lb(qp), l};
+    std::sort(order, order + nl);
+    for (int64_t l = 0; l < nl; ++l) knn_level<T>(g.levels[order[l].second], qp, k, bd, bi, cnt);
   }
   for (int64_t i = cnt; i < k; ++i) { bd[i] = std::numeric_limits<T>::infinity(); bi[i] = -1; }
 }
