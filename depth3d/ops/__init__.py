@@ -12,6 +12,18 @@ Conventions shared by every function here:
 * Missing results are padded with index ``-1`` and distance ``+inf``.
 * Ties are broken towards the lowest point index, so results are deterministic and identical on CPU
   and CUDA.
+* Non-finite coordinates (one policy, identical on CPU, CUDA and in the reference): a point with a
+  NaN or inf coordinate is never a neighbour (:func:`knn`, :func:`three_nn`, :func:`ball_query`) nor a
+  sample (:func:`furthest_point_sample`) and never displaces a finite one; rows that come up short
+  are padded exactly as when a cloud has too few points (``-1``/``inf``; :func:`ball_query` with
+  ``pad="first"`` repeats its first hit). A non-finite query gets no neighbours (all ``-1``/``inf``).
+  FPS samples only finite points (a non-finite ``start`` is replaced by the lowest-index finite
+  point), never repeats an index, and pads with ``-1`` once the finite points run out.
+  :func:`voxelize` gives non-finite points voxel ``-1`` (ignored by :func:`voxel_reduce`). Finite
+  coordinates whose squared distance overflows the dtype are still valid points (distance ``inf``).
+* Cost does not depend on the cloud's extent: the CPU kNN / ball-query grid puts far outliers
+  (one point at 1e6, flying pixels, saturated depth) into separate small grids instead of
+  stretching one grid over them (see ``csrc/cpu_ops.cpp``).
 * Gradients flow to point coordinates through returned distances, and to features through
   :func:`gather`, :func:`group`, :func:`three_interpolate` and :func:`voxel_reduce`. All backward
   passes are deterministic: scatter-adds are done as sorted (CSR) segment sums, never with atomics.
@@ -210,7 +222,8 @@ def _finish_pair(dists: Tensor, idx: Tensor, qpk: Optional[_Packing], ppk: Optio
 def furthest_point_sample(points: Tensor, n_samples: Optional[int] = None, *,
                           ratio: Optional[float] = None, lengths: Optional[Tensor] = None,
                           batch: Optional[Tensor] = None, random_start: bool = False,
-                          start: Union[int, Sequence[int], Tensor] = 0) -> Tensor:
+                          start: Union[int, Sequence[int], Tensor] = 0,
+                          skip_near_origin: Optional[float] = None) -> Tensor:
     """Farthest point sampling (iterative: each new sample maximises its squared distance to the
     samples chosen so far).
 
@@ -224,15 +237,24 @@ def furthest_point_sample(points: Tensor, n_samples: Optional[int] = None, *,
         batch: ``(N,)`` int64 cloud id of each packed point.
         random_start: start each cloud at a uniformly random valid point (``torch`` global RNG).
         start: start index per cloud (int or ``(B,)``), used when ``random_start`` is False.
+        skip_near_origin: ``None`` (default): every finite point can be sampled. A number ``t >= 0``:
+            points with ``x*x + y*y + z*z <= t`` (squared norm in the input dtype, compared in
+            float64) are never sampled, except as the start point, which is always emitted first.
+            ``skip_near_origin=1e-3`` reproduces the official PointNet++/VoteNet CUDA kernel
+            (``furthest_point_sampling_kernel``: ``if (mag <= 1e-3) continue;``, start index 0),
+            which treats points at the origin as padding from invalid depth pixels. Unlike that
+            kernel, samples run out with ``-1`` instead of repeating indices (the official kernel
+            also evaluates its distances with fused multiply-adds, so exact ties may differ).
 
     Returns:
         padded input: ``(B, S)`` int64 indices into each cloud, ``S = n_samples`` (or the largest
         per-cloud count for ``ratio``), ``-1`` padding. Packed input: 1-D int64 indices into the packed
         array, cloud by cloud (cloud 0's samples first), like ``torch_cluster.fps``.
 
-    Ties go to the lowest index; a point is never selected twice while unselected points remain
-    (duplicates of selected points are taken, lowest index first, once everything else is at
-    distance 0).
+    Ties go to the lowest index; a point is never selected twice (duplicates of selected points are
+    taken, lowest index first, once everything else is at distance 0). Non-finite points are never
+    sampled (see the module docstring); a cloud with fewer finite (not skipped) points than samples
+    wanted is padded with ``-1`` (packed output: shorter).
     """
     _check_points("points", points)
     if (n_samples is None) == (ratio is None):
@@ -244,6 +266,16 @@ def furthest_point_sample(points: Tensor, n_samples: Optional[int] = None, *,
             raise TypeError(f"ratio must be a float, got {type(ratio).__name__}")
         if not 0.0 < float(ratio) <= 1.0:
             raise ValueError(f"ratio must be in (0, 1], got {ratio}")
+    if skip_near_origin is None:
+        skip = -1.0
+    else:
+        if isinstance(skip_near_origin, bool) or not isinstance(skip_near_origin, (int, float)):
+            raise TypeError(f"skip_near_origin must be None or a float, got "
+                            f"{type(skip_near_origin).__name__}")
+        skip = float(skip_near_origin)
+        if not (math.isfinite(skip) and skip >= 0):
+            raise ValueError(f"skip_near_origin must be None or a finite number >= 0, got "
+                             f"{skip_near_origin}")
     p, lens, pk = points, lengths, None
     if points.dim() == 3:
         p, lens, _ = _prep_cloud("points", points, lengths, batch, "lengths", "batch")
@@ -278,7 +310,7 @@ def furthest_point_sample(points: Tensor, n_samples: Optional[int] = None, *,
         if bool(bad.any()):
             raise ValueError(f"start must be < the number of valid points of each cloud; got start "
                              f"{st.tolist()} for lengths {lens.tolist()}")
-    idx = _backend.get().fps(p, lens, counts, n_out, st)
+    idx = _backend.get().fps(p, lens, counts, n_out, st, skip)
     if pk is None:
         return idx
     keep = idx >= 0
@@ -294,7 +326,11 @@ def ball_query(query: Tensor, points: Tensor, radius: float, nsample: int, *,
 
     A point is a neighbour when its squared distance is *strictly* below ``radius**2``
     (``d2 < r*r``, as in the official PointNet++ CUDA code), so ``radius=0`` finds nothing, not even
-    a coincident point. ``radius**2`` is rounded to the input dtype before the comparison.
+    a coincident point. ``radius**2`` is computed in float64 and then rounded to the input dtype; the
+    official kernel (``ball_query_gpu.cu``: ``float radius2 = radius * radius; if (d2 < radius2)``)
+    squares the float32-rounded radius in float32, which can differ by one ulp of ``radius**2``, so
+    a point at exactly that distance can be in one and not the other. Neither uses ``<=``.
+    Non-finite points are never hits and non-finite queries have none.
 
     Args:
         query: ``(B, M, 3)`` or packed ``(M, 3)``; points: ``(B, N, 3)`` or packed ``(N, 3)``.
@@ -468,7 +504,9 @@ def voxelize(points: Tensor, voxel_size: Union[float, Sequence[float], Tensor], 
     """Assign points to voxels of a regular grid.
 
     Voxel of a point: ``floor((p - origin) / voxel_size)`` per axis (a point exactly on a face goes to
-    the upper voxel).
+    the upper voxel). Points with a NaN or inf coordinate belong to no voxel (``point_to_voxel``
+    ``-1``). Voxel coordinates that do not fit in int64 (``|i| >= 2**62``, e.g. a point at 1e30 with
+    a 1 cm voxel) raise a ``ValueError`` naming the extent and the voxel size.
 
     Args:
         points: ``(N, 3)`` float32/float64 (packed; use ``batch`` for several clouds).
@@ -498,8 +536,19 @@ def voxelize(points: Tensor, voxel_size: Union[float, Sequence[float], Tensor], 
     n = points.shape[0]
     b = (torch.zeros(n, dtype=torch.int64, device=points.device) if batch is None
          else _check_index_vec("batch", batch, n, points))
-    if not bool(torch.isfinite(points).all()):
-        raise ValueError("points contain NaN or inf; cannot voxelise")
+    fin = torch.isfinite(points).all(1)
+    if bool(fin.any()):
+        pf = points.detach()[fin]
+        f = torch.floor((pf - org) / vs)
+        big = ~(f.abs() < 2.0 ** 62)
+        if bool(big.any()):
+            lo, hi = pf.amin(0).tolist(), pf.amax(0).tolist()
+            worst = float(f.abs().max())
+            raise ValueError(
+                f"voxelize: finite points span {[f'{v:.6g}' for v in lo]} .. {[f'{v:.6g}' for v in hi]}"
+                f" (origin {org.tolist()}); at voxel_size {vs.tolist()} that gives voxel coordinates up"
+                f" to {worst:.3g}, beyond the int64 range (|i| < 2**62): use a larger voxel_size or"
+                " remove far points")
     return _backend.get().voxelize(points.detach(), vs, org, b)
 
 

@@ -10,18 +10,9 @@ from __future__ import annotations
 import os
 import warnings
 
-import torch
-
 from . import reference as _ref
 
 _BACKEND = None
-
-
-def _voxel_coords(points, voxel_size, origin, batch):
-    ijk = torch.floor((points - origin) / voxel_size).to(torch.int64)
-    keys = torch.cat([batch[:, None], ijk], 1)
-    coords, inv = torch.unique(keys, dim=0, return_inverse=True)
-    return coords, inv
 
 
 class ReferenceBackend:
@@ -30,8 +21,8 @@ class ReferenceBackend:
     name = "reference"
 
     @staticmethod
-    def fps(points, lengths, counts, n_out, start):
-        return _ref.furthest_point_sample(points, lengths, counts, n_out, start)
+    def fps(points, lengths, counts, n_out, start, skip_origin):
+        return _ref.furthest_point_sample(points, lengths, counts, n_out, start, skip_origin)
 
     @staticmethod
     def ball_query(q, p, ql, pl, radius, k, nearest, pad_first):
@@ -47,7 +38,7 @@ class ReferenceBackend:
 
     @staticmethod
     def voxelize(points, voxel_size, origin, batch):
-        return _voxel_coords(points, voxel_size, origin, batch)
+        return _ref.voxel_coords(points, voxel_size, origin, batch)
 
     @staticmethod
     def voxel_reduce(values, p2v, n, reduce):

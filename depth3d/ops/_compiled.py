@@ -14,7 +14,6 @@ from __future__ import annotations
 import torch
 
 from . import build
-from ._backend import _voxel_coords
 from . import reference as _ref
 
 build.load()
@@ -23,7 +22,7 @@ _ops = torch.ops.depth3d
 
 # ------------------------------------------------------------------------------- fake kernels
 @torch.library.register_fake("depth3d::fps")
-def _fps_fake(points, lengths, counts, n_out, start):
+def _fps_fake(points, lengths, counts, n_out, start, skip_origin=-1.0):
     return points.new_empty((points.shape[0], n_out), dtype=torch.int64)
 
 
@@ -116,8 +115,8 @@ class CompiledBackend:
     name = "compiled"
 
     @staticmethod
-    def fps(points, lengths, counts, n_out, start):
-        return _ops.fps(points, lengths, counts, n_out, start)
+    def fps(points, lengths, counts, n_out, start, skip_origin):
+        return _ops.fps(points, lengths, counts, n_out, start, float(skip_origin))
 
     @staticmethod
     def ball_query(q, p, ql, pl, radius, k, nearest, pad_first):
@@ -133,7 +132,7 @@ class CompiledBackend:
 
     @staticmethod
     def voxelize(points, voxel_size, origin, batch):
-        return _voxel_coords(points, voxel_size, origin, batch)
+        return _ref.voxel_coords(points, voxel_size, origin, batch)
 
     @staticmethod
     def voxel_reduce(values, p2v, n, reduce):

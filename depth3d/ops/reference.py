@@ -6,7 +6,9 @@ number of valid leading points of each cloud). They define the exact semantics t
 
 * squared distances are computed as ``dx*dx + dy*dy + dz*dz`` (left to right, no fused multiply-add),
   in the input dtype;
-* ties are broken towards the lowest index everywhere.
+* ties are broken towards the lowest index everywhere;
+* the non-finite policy of :mod:`depth3d.ops` (points with a NaN or inf coordinate are never
+  neighbours or samples, non-finite queries get no neighbours).
 
 They are slow (Python loops for FPS) and are meant for tests and as a fallback only.
 """
@@ -16,7 +18,12 @@ from __future__ import annotations
 import torch
 
 __all__ = ["sq_dists", "furthest_point_sample", "ball_query", "knn", "gather", "segment_sum",
-           "voxel_reduce"]
+           "voxel_coords", "voxel_reduce"]
+
+
+def _finite(x: torch.Tensor) -> torch.Tensor:
+    """(..., 3) -> (...) bool: all three coordinates finite."""
+    return torch.isfinite(x).all(-1)
 
 
 def sq_dists(query: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -27,16 +34,20 @@ def sq_dists(query: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
 
 
 def furthest_point_sample(points: torch.Tensor, lengths: torch.Tensor, counts: torch.Tensor,
-                          n_out: int, start: torch.Tensor) -> torch.Tensor:
+                          n_out: int, start: torch.Tensor, skip_origin: float = -1.0) -> torch.Tensor:
     """Farthest point sampling on padded clouds.
 
     points: (B, N, 3) float; lengths: (B,) int64 valid points per cloud; counts: (B,) int64 samples
     wanted per cloud (already clipped to ``lengths``); n_out: columns of the output; start: (B,) int64
-    start index per cloud. Returns (B, n_out) int64, ``-1`` beyond ``counts[b]``.
+    start index per cloud; skip_origin: when >= 0, points with ``x*x+y*y+z*z <= skip_origin`` (computed
+    in the input dtype, compared in float64) are never sampled after the start. Returns (B, n_out)
+    int64, ``-1`` beyond the samples produced.
 
-    Selected points get a min-distance of ``-1`` so they are never picked again while unselected
-    points remain (even exact duplicates of selected points, whose distance is 0); ties go to the
-    lowest index (``torch.argmax`` returns the first maximum).
+    Only eligible points (finite, not skipped) are sampled after the start. A non-finite start is
+    replaced by the lowest-index eligible point; a finite skipped start is kept. A cloud gives at most
+    ``#eligible (+1 for a kept ineligible start)`` samples, so no index repeats. Selected points get a
+    min-distance of ``-1`` so they are never picked again (even exact duplicates of selected points,
+    whose distance is 0); ties go to the lowest index (``torch.argmax`` returns the first maximum).
     """
     B = points.shape[0]
     out = torch.full((B, n_out), -1, dtype=torch.int64, device=points.device)
@@ -45,13 +56,23 @@ def furthest_point_sample(points: torch.Tensor, lengths: torch.Tensor, counts: t
         if n == 0 or s == 0:
             continue
         p = points[b, :n]
-        mind = torch.full((n,), float("inf"), dtype=points.dtype, device=points.device)
+        elig = _finite(p)
+        if skip_origin >= 0:
+            x, y, z = p.unbind(-1)
+            elig = elig & ~((x * x + y * y + z * z).double() <= skip_origin)
         cur = int(start[b])
+        if not bool(_finite(p[cur])):
+            if not bool(elig.any()):
+                continue
+            cur = int(torch.nonzero(elig)[0, 0])
+        total = min(s, int(elig.sum()) + (0 if bool(elig[cur]) else 1))
+        mind = torch.where(elig, torch.full((n,), float("inf"), dtype=points.dtype, device=points.device),
+                           torch.full((n,), -1.0, dtype=points.dtype, device=points.device))
         out[b, 0] = cur
-        for i in range(1, s):
+        for i in range(1, total):
             mind[cur] = -1.0
             d = sq_dists(p[cur][None, None], p[None])[0, 0]
-            mind = torch.minimum(mind, d)
+            mind = torch.where(elig, torch.minimum(mind, d), mind)
             cur = int(torch.argmax(mind))
             out[b, i] = cur
     return out
@@ -77,6 +98,7 @@ def ball_query(query: torch.Tensor, points: torch.Tensor, query_lengths: torch.T
     ar = torch.arange(N, device=points.device)
     valid = (ar[None, None, :] < lengths[:, None, None]) & \
         (torch.arange(M, device=points.device)[None, :, None] < query_lengths[:, None, None])
+    valid = valid & _finite(points)[:, None, :] & _finite(query)[:, :, None]
     hit = valid & (d < _radius2(radius, d.dtype).to(d.device))
     if nearest:
         key = torch.where(hit, d, torch.full_like(d, float("inf")))
@@ -115,12 +137,17 @@ def knn(query: torch.Tensor, points: torch.Tensor, query_lengths: torch.Tensor,
     ar = torch.arange(N, device=points.device)
     valid = (ar[None, None, :] < lengths[:, None, None]) & \
         (torch.arange(M, device=points.device)[None, :, None] < query_lengths[:, None, None])
+    valid = valid & _finite(points)[:, None, :] & _finite(query)[:, :, None]
     key = torch.where(valid, d, torch.full_like(d, float("inf")))
-    srt = torch.sort(key, dim=-1, stable=True)
-    order = srt.indices[..., :k]
+    # by distance, then valid before invalid (a finite point whose squared distance overflows to inf
+    # still comes before every excluded point); both sorts are stable, so ties keep index order
+    order = torch.sort(key, dim=-1, stable=True).indices
+    order = torch.gather(order, -1, torch.sort((~torch.gather(valid, -1, order)).to(torch.uint8),
+                                               dim=-1, stable=True).indices)
+    order = order[..., :k]
     ok = torch.gather(valid, -1, order)
     idx = torch.where(ok, order, torch.full_like(order, -1))
-    dist = torch.where(ok, srt.values[..., :k], torch.full_like(srt.values[..., :k], float("inf")))
+    dist = torch.where(ok, torch.gather(key, -1, order), torch.full(order.shape, float("inf"), dtype=d.dtype, device=d.device))
     return dist, idx
 
 
@@ -137,6 +164,20 @@ def segment_sum(values: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tens
     out = values.new_zeros((n,) + values.shape[1:])
     keep = index >= 0
     return out.index_add(0, index[keep], values[keep])
+
+
+def voxel_coords(points: torch.Tensor, voxel_size: torch.Tensor, origin: torch.Tensor,
+                 batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Voxel of every point, ``floor((p - origin) / voxel_size)`` in the input dtype: ``coords (V, 4)``
+    int64 rows ``(batch, i, j, k)`` sorted, ``point_to_voxel (N,)`` int64 (``-1`` for non-finite
+    points). The caller checks that the coordinates fit in int64."""
+    ok = _finite(points)
+    ijk = torch.floor((points[ok] - origin) / voxel_size).to(torch.int64)
+    keys = torch.cat([batch[ok][:, None], ijk], 1)
+    coords, inv = torch.unique(keys, dim=0, return_inverse=True)
+    p2v = torch.full((points.shape[0],), -1, dtype=torch.int64, device=points.device)
+    p2v[ok] = inv.reshape(-1)
+    return coords.reshape(-1, 4), p2v
 
 
 def voxel_reduce(values: torch.Tensor, point_to_voxel: torch.Tensor, num_voxels: int,

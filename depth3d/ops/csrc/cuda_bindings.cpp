@@ -31,7 +31,7 @@ void check_launch(cudaError_t err, const char* what) {
 }
 
 Tensor fps_cuda(const Tensor& points_, const Tensor& lengths_, const Tensor& counts_, int64_t n_out,
-                const Tensor& start_) {
+                const Tensor& start_, double skip_origin) {
   check_points(points_, "points");
   const int64_t B = points_.size(0), N = points_.size(1);
   check_vec(lengths_, "lengths", B, points_);
@@ -47,7 +47,8 @@ Tensor fps_cuda(const Tensor& points_, const Tensor& lengths_, const Tensor& cou
   AT_DISPATCH_FLOATING_TYPES(points.scalar_type(), "fps_cuda", [&] {
     check_launch(depth3d_cuda::fps<scalar_t>(points.data_ptr<scalar_t>(), lengths.data_ptr<int64_t>(),
                                              counts.data_ptr<int64_t>(), start.data_ptr<int64_t>(), B, N,
-                                             n_out, mind.data_ptr<scalar_t>(), out.data_ptr<int64_t>(),
+                                             n_out, skip_origin, mind.data_ptr<scalar_t>(),
+                                             out.data_ptr<int64_t>(),
                                              stream), "fps");
   });
   return out;

@@ -20,12 +20,19 @@ __device__ __forceinline__ T sqd(T ax, T ay, T az, T bx, T by, T bz) {
   return dx * dx + dy * dy + dz * dz;
 }
 
+template <typename T>
+__device__ __forceinline__ bool finite3(T x, T y, T z) { return isfinite(x) && isfinite(y) && isfinite(z); }
+
 constexpr int FPS_THREADS = 512;
 
-// One block per cloud.
+// One block per cloud. Same rule as the CPU kernel: only eligible points (finite, and with
+// x*x+y*y+z*z > skip when skip >= 0) are sampled after the start; a non-finite start is replaced by the
+// lowest-index eligible point; at most #eligible (+1 for a kept ineligible start) samples, so no index
+// repeats. md[j] = -1 marks selected and ineligible points.
 template <typename T>
 __global__ void fps_kernel(const T* __restrict__ points, const int64_t* lengths, const int64_t* counts,
-                           const int64_t* start, int64_t N, int64_t n_out, T* mind, int64_t* idx) {
+                           const int64_t* start, int64_t N, int64_t n_out, double skip, T* mind,
+                           int64_t* idx) {
   const int64_t b = blockIdx.x;
   const int64_t n = lengths[b], s = counts[b];
   if (n == 0 || s == 0) return;
@@ -34,23 +41,44 @@ __global__ void fps_kernel(const T* __restrict__ points, const int64_t* lengths,
   int64_t* out = idx + b * n_out;
   __shared__ T sbest[FPS_THREADS];
   __shared__ int64_t sidx[FPS_THREADS];
-  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) md[j] = inf_of<T>();
-  int64_t cur = start[b];
-  if (threadIdx.x == 0) out[0] = cur;
+  __shared__ int64_t scnt[FPS_THREADS];
+  int64_t my_cnt = 0, my_first = n;
+  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+    const T x = p[3 * j], y = p[3 * j + 1], z = p[3 * j + 2];
+    const bool ok = finite3(x, y, z) && !(skip >= 0 && (double)(x * x + y * y + z * z) <= skip);
+    md[j] = ok ? inf_of<T>() : T(-1);
+    if (ok) { ++my_cnt; if (j < my_first) my_first = j; }
+  }
+  scnt[threadIdx.x] = my_cnt;
+  sidx[threadIdx.x] = my_first;
   __syncthreads();
-  for (int64_t i = 1; i < s; ++i) {
+  for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+    if (threadIdx.x < w) {
+      scnt[threadIdx.x] += scnt[threadIdx.x + w];
+      if (sidx[threadIdx.x + w] < sidx[threadIdx.x]) sidx[threadIdx.x] = sidx[threadIdx.x + w];
+    }
+    __syncthreads();
+  }
+  const int64_t n_elig = scnt[0], first = sidx[0];
+  int64_t cur = start[b];
+  if (!finite3(p[3 * cur], p[3 * cur + 1], p[3 * cur + 2])) {
+    if (n_elig == 0) return;
+    cur = first;
+  }
+  const bool start_elig = md[cur] >= T(0);  // written by this block above, visible after the barrier
+  const int64_t total = s < n_elig + (start_elig ? 0 : 1) ? s : n_elig + (start_elig ? 0 : 1);
+  __syncthreads();
+  if (threadIdx.x == 0) { out[0] = cur; md[cur] = T(-1); }
+  __syncthreads();
+  for (int64_t i = 1; i < total; ++i) {
     const T cx = p[3 * cur], cy = p[3 * cur + 1], cz = p[3 * cur + 2];
     T best = -inf_of<T>();
     int64_t bi = n;
     for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
-      T m;
-      if (j == cur) {
-        m = T(-1);
-      } else {
-        T d = sqd(cx, cy, cz, p[3 * j], p[3 * j + 1], p[3 * j + 2]);
-        T old = md[j];
-        m = old < d ? old : d;
-      }
+      const T old = md[j];
+      if (old < T(0)) continue;  // selected or ineligible
+      T d = sqd(cx, cy, cz, p[3 * j], p[3 * j + 1], p[3 * j + 2]);
+      const T m = old < d ? old : d;
       md[j] = m;
       if (m > best) { best = m; bi = j; }   // j increases: first maximum of this thread
     }
@@ -69,7 +97,7 @@ __global__ void fps_kernel(const T* __restrict__ points, const int64_t* lengths,
       __syncthreads();
     }
     cur = sidx[0];
-    if (threadIdx.x == 0) out[i] = cur;
+    if (threadIdx.x == 0) { out[i] = cur; md[cur] = T(-1); }
     __syncthreads();
   }
 }
@@ -104,11 +132,12 @@ __global__ void ball_query_kernel(const T* __restrict__ query, const T* __restri
   T* dr = dist + r * K;
   int64_t* ir = idx + r * K;
   int64_t cnt = 0;
-  if (m < qlen[b]) {
+  if (m < qlen[b] && finite3(query[3 * r], query[3 * r + 1], query[3 * r + 2])) {
     const T qx = query[3 * r], qy = query[3 * r + 1], qz = query[3 * r + 2];
     const T* p = points + b * N * 3;
     const int64_t n = plen[b];
     for (int64_t j = 0; j < n; ++j) {
+      // a non-finite point gives d = NaN or inf, never < r2 (r2 <= inf): never a hit
       T d = sqd(qx, qy, qz, p[3 * j], p[3 * j + 1], p[3 * j + 2]);
       if (d < r2) {
         if (nearest) {
@@ -140,12 +169,13 @@ __global__ void knn_kernel(const T* __restrict__ query, const T* __restrict__ po
   T* dr = dist + r * K;
   int64_t* ir = idx + r * K;
   int64_t cnt = 0;
-  if (m < qlen[b]) {
+  if (m < qlen[b] && finite3(query[3 * r], query[3 * r + 1], query[3 * r + 2])) {
     const T qx = query[3 * r], qy = query[3 * r + 1], qz = query[3 * r + 2];
     const T* p = points + b * N * 3;
     const int64_t n = plen[b];
     T worst = inf_of<T>();
     for (int64_t j = 0; j < n; ++j) {
+      if (!finite3(p[3 * j], p[3 * j + 1], p[3 * j + 2])) continue;  // non-finite: never a neighbour
       T d = sqd(qx, qy, qz, p[3 * j], p[3 * j + 1], p[3 * j + 2]);
       if (cnt < K || d < worst) {   // equal distance with a higher index never displaces
         topk_insert(d, j, dr, ir, cnt, K);
@@ -186,9 +216,11 @@ inline unsigned blocks_for(int64_t n, int threads) { return (unsigned)((n + thre
 
 template <typename T>
 cudaError_t fps(const T* points, const int64_t* lengths, const int64_t* counts, const int64_t* start,
-                int64_t B, int64_t N, int64_t n_out, T* mind, int64_t* idx, cudaStream_t stream) {
+                int64_t B, int64_t N, int64_t n_out, double skip, T* mind, int64_t* idx,
+                cudaStream_t stream) {
   if (B == 0) return cudaSuccess;
-  fps_kernel<T><<<(unsigned)B, FPS_THREADS, 0, stream>>>(points, lengths, counts, start, N, n_out, mind, idx);
+  fps_kernel<T><<<(unsigned)B, FPS_THREADS, 0, stream>>>(points, lengths, counts, start, N, n_out, skip,
+                                                         mind, idx);
   return cudaGetLastError();
 }
 
@@ -229,7 +261,7 @@ cudaError_t csr_sum(const T* values, const int64_t* perm, const int64_t* ptr, in
 
 #define DEPTH3D_INSTANTIATE(T)                                                                        \
   template cudaError_t fps<T>(const T*, const int64_t*, const int64_t*, const int64_t*, int64_t,      \
-                              int64_t, int64_t, T*, int64_t*, cudaStream_t);                         \
+                              int64_t, int64_t, double, T*, int64_t*, cudaStream_t);                 \
   template cudaError_t ball_query<T>(const T*, const T*, const int64_t*, const int64_t*, int64_t,     \
                                      int64_t, int64_t, double, int64_t, bool, bool, T*, int64_t*,    \
                                      cudaStream_t);                                                  \

@@ -7,10 +7,13 @@
 
 namespace depth3d_cuda {
 
-// idx (B, n_out) must be pre-filled with -1; mind is a (B, N) workspace.
+// idx (B, n_out) must be pre-filled with -1; mind is a (B, N) workspace. skip >= 0: points with
+// x*x+y*y+z*z <= skip are never sampled after the start (official PointNet++ rule with skip = 1e-3);
+// skip < 0: off. Non-finite points are never sampled.
 template <typename T>
 cudaError_t fps(const T* points, const int64_t* lengths, const int64_t* counts, const int64_t* start,
-                int64_t B, int64_t N, int64_t n_out, T* mind, int64_t* idx, cudaStream_t stream);
+                int64_t B, int64_t N, int64_t n_out, double skip, T* mind, int64_t* idx,
+                cudaStream_t stream);
 
 // dist/idx (B, M, K) are fully written.
 template <typename T>
