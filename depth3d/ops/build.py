@@ -12,95 +12,63 @@ sources change, so later imports just load the cached ``.so``.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from depth3d.core.native import NativeExtension, build_tag, cuda_arch_list, nvcc_path
+
 CSRC = Path(__file__).resolve().parent / "csrc"
 NAME = "depth3d_ops"
 _LOADED: dict = {}
 
-
-def cuda_home() -> str | None:
-    from torch.utils.cpp_extension import CUDA_HOME
-    return CUDA_HOME
-
-
-def nvcc_path() -> str | None:
-    home = cuda_home()
-    if home and Path(home, "bin", "nvcc").exists():
-        return str(Path(home, "bin", "nvcc"))
-    return shutil.which("nvcc")
+__all__ = ["want_cuda", "tag", "build_dir", "sources", "load", "nvcc_path"]
 
 
 def want_cuda() -> bool:
+    """Whether the CUDA kernels are built: a CUDA build of torch and an ``nvcc`` to compile them."""
     return torch.version.cuda is not None and nvcc_path() is not None
 
 
 def tag() -> str:
-    v = torch.__version__.replace("+", "_").replace(".", "_")
-    return f"torch{v}_" + (f"cu{torch.version.cuda.replace('.', '')}" if want_cuda() else "cpu") + \
-        f"_py{sys.version_info[0]}{sys.version_info[1]}"
-
-
-def build_dir() -> Path:
-    pkg = Path(__file__).resolve().parent / "_build" / tag()
-    try:
-        pkg.mkdir(parents=True, exist_ok=True)
-        probe = pkg / ".write_probe"
-        probe.write_text("ok")
-        probe.unlink()
-        return pkg
-    except OSError:
-        d = Path.home() / ".cache" / "depth3d" / "ops" / tag()
-        d.mkdir(parents=True, exist_ok=True)
-        return d
+    """Build folder name for the running torch/CUDA/Python (see :func:`depth3d.core.native.build_tag`)."""
+    return build_tag(want_cuda())
 
 
 def _arch_list() -> str | None:
-    if os.environ.get("TORCH_CUDA_ARCH_LIST"):
-        return os.environ["TORCH_CUDA_ARCH_LIST"]
-    archs = []
-    for a in torch.cuda.get_arch_list() if torch.version.cuda else []:
-        if a.startswith("sm_"):
-            num = a[3:]
-            archs.append(f"{num[:-1]}.{num[-1]}")
-    return ";".join(sorted(set(archs), key=float)) if archs else None
+    return cuda_arch_list() if want_cuda() else None
 
 
 def sources() -> list[str]:
+    """The sources of this build: the CPU kernels always, the CUDA kernels and bindings with :func:`want_cuda`."""
     src = [str(CSRC / "cpu_ops.cpp")]
     if want_cuda():
         src += [str(CSRC / "cuda_kernels.cu"), str(CSRC / "cuda_bindings.cpp")]
     return src
 
 
-def load(verbose: bool = False):
-    """Build if needed and load the library (registers ``torch.ops.depth3d.*``); returns the path."""
-    if "path" in _LOADED:
-        return _LOADED["path"]
-    from torch.utils.cpp_extension import load as _load
-    arch = _arch_list()
-    if want_cuda() and arch and not os.environ.get("TORCH_CUDA_ARCH_LIST"):
-        os.environ["TORCH_CUDA_ARCH_LIST"] = arch
-    os.environ.setdefault("MAX_JOBS", "2")
+def _extension() -> NativeExtension:
+    cuda = want_cuda()
     # -fopenmp: ATen's at::parallel_for is a header template that runs serially unless the extension
     # itself is compiled with OpenMP (INTRA_OP_PARALLEL); libgomp resolves to the copy torch loaded
-    cflags = ["-O3", "-fopenmp", "-ffp-contract=off", "-DNDEBUG"]
-    cuda_flags = ["-O3", "--fmad=false", "-DNDEBUG"]
-    if want_cuda():
-        cflags.append("-DDEPTH3D_WITH_CUDA")
-    d = build_dir()
-    _load(name=NAME, sources=sources(), extra_cflags=cflags, extra_cuda_cflags=cuda_flags, extra_ldflags=["-fopenmp"],
-          build_directory=str(d), is_python_module=False, verbose=verbose,
-          with_cuda=want_cuda())
-    so = d / f"{NAME}.so"
-    _LOADED["path"] = so
-    return so
+    cflags = ["-O3", "-fopenmp", "-ffp-contract=off", "-DNDEBUG"] + (["-DDEPTH3D_WITH_CUDA"] if cuda else [])
+    return NativeExtension(NAME, sources(), package_dir=Path(__file__).resolve().parent, cache_name="ops",
+                           what="depth3d.ops kernels", cflags=cflags, ldflags=["-fopenmp"],
+                           cuda_cflags=["-O3", "--fmad=false", "-DNDEBUG"], python_module=False, with_cuda=cuda)
+
+
+def build_dir() -> Path:
+    """Where the library is built (created)."""
+    return _extension().build_dir()
+
+
+def load(verbose: bool = False):
+    """Build if needed and load the library (registers ``torch.ops.depth3d.*``); returns the path."""
+    if "path" not in _LOADED:
+        _LOADED["path"] = _extension().load(verbose, strict=True)
+    return _LOADED["path"]
 
 
 def main() -> int:

@@ -341,11 +341,12 @@ def test_cuda_matches_cpu():
 
 
 def test_arch_list_comes_from_installed_torch(monkeypatch):
+    from depth3d.core.native import cuda_arch_list
     from depth3d.ops import build
     monkeypatch.delenv("TORCH_CUDA_ARCH_LIST", raising=False)
     monkeypatch.setattr(torch.version, "cuda", "13.0")
     monkeypatch.setattr(torch.cuda, "get_arch_list", lambda: ["sm_75", "sm_90", "sm_120", "compute_90"])
-    assert build._arch_list() == "7.5;9.0;12.0"
+    assert cuda_arch_list() == "7.5;9.0;12.0"
     monkeypatch.setenv("TORCH_CUDA_ARCH_LIST", "8.0")
-    assert build._arch_list() == "8.0"
+    assert cuda_arch_list() == "8.0"
     assert build.tag().startswith("torch")
