@@ -231,9 +231,9 @@ class PointnetSAModule(nn.Module):
             centre = F.linear(new_xyz, wx) if b is None else F.linear(new_xyz, wx, -b)
         else:
             centre = None if b is None else (-b).expand(new_xyz.shape[0], new_xyz.shape[1], -1)
-        # in blocks of centroids (about _CHUNK_ROWS grouped rows each), so that the grouped rows and the
-        # hidden layers stay in cache instead of streaming npoint x nsample x C floats through memory
-        step = max(1, _CHUNK_ROWS // idx.shape[2])
+        # on the CPU in blocks of centroids (about _CHUNK_ROWS grouped rows each), so that the grouped rows
+        # and the hidden layers stay in cache instead of streaming npoint x nsample x C floats through memory
+        step = max(1, _CHUNK_ROWS // idx.shape[2]) if idx.device.type == "cpu" else idx.shape[1]
         pooled = []
         for s in range(0, idx.shape[1], step):
             x = ops.group(per_point, idx[:, s:s + step])  # (B, m, K, C0)
