@@ -134,3 +134,47 @@ def test_paper_configurations_and_outputs():
     assert seg(_cloud(2, 128)).shape == (2, 5, 128)
     with pytest.raises(ValueError, match="B, N, 3"):
         PointNet2ClsSSG(7, **small)(torch.zeros(2, 64))
+
+
+@pytest.mark.parametrize("use_xyz, normalize_xyz, with_features", [(True, True, True), (True, False, False),
+                                                                  (False, False, True)])
+def test_channels_last_inference_path_equals_plain(use_xyz, normalize_xyz, with_features):
+    """The fast inference path of the modules (``fast_inference``: channels-last matmuls, first SA layer
+    before grouping, last ReLU after pooling, blocks of centroids) gives the plain path's outputs, for
+    sampled and group-all SA and for FP (with and without known points); it needs bias convolutions
+    (no batch norm): with batch norms it refuses to run."""
+    torch.manual_seed(0)
+    xyz = torch.rand(2, 700, 3)
+    feats = torch.randn(2, 5, 700) if with_features else None
+    cin = 5 if with_features else 0
+    sa = PointnetSAModule([cin, 16, 24], npoint=300, radius=0.15, nsample=40, bn=False, use_xyz=use_xyz,
+                          normalize_xyz=normalize_xyz).eval()
+    glob = PointnetSAModule([24, 32, 48], bn=False).eval()
+    fp_glob = PointnetFPModule([48 + 24, 32], bn=False).eval()
+    fp = PointnetFPModule([32 + cin, 16, 8], bn=False).eval() if with_features else None
+    for m in (sa, glob, fp_glob, fp):
+        for p in (m.parameters() if m is not None else []):
+            torch.nn.init.normal_(p, std=0.3)
+
+    def run(fast: bool):
+        for m in (sa, glob, fp_glob, fp):
+            if m is not None:
+                m.fast_inference = fast
+        with torch.no_grad():
+            new_xyz, f1, inds = sa(xyz, feats)
+            _, g, _ = glob(new_xyz, f1)
+            up = fp_glob(new_xyz, None, f1, g)
+            out = fp(xyz, new_xyz, feats, up) if fp is not None else None
+        return inds, f1, g, up, out
+
+    plain, fast = run(False), run(True)
+    assert torch.equal(plain[0], fast[0])
+    for a, b in zip(plain[1:], fast[1:]):
+        if a is not None:
+            assert a.shape == b.shape
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    with_bn = PointnetSAModule([cin, 8], npoint=10, radius=0.2, nsample=4, use_xyz=use_xyz).eval()
+    with_bn.fast_inference = True
+    with pytest.raises(RuntimeError, match="batch norms folded"):
+        with torch.no_grad():
+            with_bn(xyz, feats)

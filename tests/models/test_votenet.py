@@ -312,3 +312,83 @@ def test_shipped_model_loads_weights_only(device):
     with torch.no_grad():
         ep = net.to(device)(pc.to(device))
     assert np.isfinite(ep["center"].cpu().numpy()).all()
+
+
+def _randomise_batchnorms(net: torch.nn.Module, seed: int) -> None:
+    """Non-trivial eval statistics and affine parameters, so folding them is really exercised."""
+    g = torch.Generator().manual_seed(seed)
+    for m in net.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            c = m.num_features
+            m.running_mean.copy_((torch.rand(c, generator=g) - 0.5) * 0.4)
+            m.running_var.copy_(0.5 + 1.5 * torch.rand(c, generator=g))
+            m.weight.data.copy_(0.5 + torch.rand(c, generator=g))
+            m.bias.data.copy_((torch.rand(c, generator=g) - 0.5) * 0.2)
+
+
+def _assert_end_points_close(want: dict, got: dict) -> None:
+    tensors = [k for k, v in want.items() if torch.is_tensor(v)]
+    assert sorted(tensors) == sorted(k for k, v in got.items() if torch.is_tensor(v))
+    for k in tensors:
+        a, b = want[k], got[k]
+        assert a.shape == b.shape, k
+        if a.dtype.is_floating_point:
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4, msg=lambda m, k=k: f"{k}: {m}")
+        else:
+            assert torch.equal(a, b), k
+
+
+def test_fast_inference_path_equals_plain_eval():
+    """fold_batchnorm's copy (batch norms folded, channels-last matmuls, first SA layer before grouping,
+    last ReLU after pooling) gives the plain eval-mode network's end points on a fixed cloud, full config."""
+    from depth3d.models.votenet import fold_batchnorm
+
+    torch.manual_seed(0)
+    net = build_votenet(sunrgbd_config(), "full")
+    _randomise_batchnorms(net, 1)
+    net.eval()
+    pc = torch.rand(1, 4096, 4, generator=torch.Generator().manual_seed(2)) * torch.tensor([5.0, 5.0, 2.5, 1.0])
+    pc[..., 3] = pc[..., 2] - 0.1
+    fast = fold_batchnorm(net)
+    # same parameter names, less the batch norms, plus the biases that folding gives the MLP convolutions
+    kept = {k for k in net.state_dict() if not any(p in k for p in (".bn.", ".bn1.", ".bn2."))}
+    assert kept <= set(fast.state_dict())
+    assert all(k.endswith(".conv.bias") for k in set(fast.state_dict()) - kept)
+    with torch.no_grad():
+        want = net(pc)
+        got = fast(pc)
+        folded_only = fold_batchnorm(net, fast=False)(pc)
+    _assert_end_points_close(want, got)
+    _assert_end_points_close(want, folded_only)
+    assert not got["sa2_features"].is_contiguous()  # the fast path really ran (channels-last storage)
+    assert got["sa2_features"].transpose(1, 2).is_contiguous()
+    # with autograd on, the same path runs without the fused kernel (and stays differentiable)
+    with torch.enable_grad():
+        again = fast(pc)
+    _assert_end_points_close(want, {k: v.detach() if torch.is_tensor(v) else v for k, v in again.items()})
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="shipped weights absent")
+def test_fast_inference_path_gives_the_same_boxes():
+    """Final boxes (3D NMS, empty-box removal) of the shipped model on a fixed simulated scan: plain eval ==
+    the fast inference copy."""
+    pytest.importorskip("open3d")
+    from depth3d.detection.decode import DEMO_CONFIG, parse_predictions
+    from depth3d.models.votenet import fold_batchnorm
+    from depth3d.sim.dataset import ScanOptions, make_scan
+
+    net, cfg, info = load_votenet(SHIPPED)
+    net.eval()
+    pts = make_scan(12345, 1, ScanOptions(width=320, height=240, num_points=info["num_points"]))["pc"][:, :3]
+    h = pts[:, 2] - np.percentile(pts[:, 2], 0.99)
+    pc = torch.from_numpy(np.concatenate([pts, h[:, None]], 1).astype(np.float32))[None]
+    with torch.no_grad():
+        a, dec_a = parse_predictions(net(pc), cfg, DEMO_CONFIG, point_clouds=pc)
+        b, dec_b = parse_predictions(fold_batchnorm(net)(pc), cfg, DEMO_CONFIG, point_clouds=pc)
+    np.testing.assert_array_equal(dec_a["pred_mask"], dec_b["pred_mask"])
+    assert len(a[0]) == len(b[0]) > 0
+    for (ca, corners_a, sa), (cb, corners_b, sb) in zip(a[0], b[0]):
+        assert ca == cb
+        np.testing.assert_allclose(corners_b, corners_a, atol=1e-4)
+        assert abs(sa - sb) < 1e-5
+    np.testing.assert_allclose(dec_b["obj_prob"], dec_a["obj_prob"], atol=1e-5)

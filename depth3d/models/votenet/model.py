@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from depth3d import ops
-from depth3d.models.pointnet2.modules import MLPLayer, PointnetFPModule, PointnetSAModule
+from depth3d.models.pointnet2.modules import MLPLayer, PointnetFPModule, PointnetSAModule, linear_relu
 from depth3d.models.votenet.config import DatasetConfig
 
 
@@ -83,19 +83,31 @@ class VotingModule(nn.Module):
         self.conv3 = nn.Conv1d(self.in_dim, (3 + self.out_dim) * self.vote_factor, 1)
         self.bn1 = nn.BatchNorm1d(self.in_dim)
         self.bn2 = nn.BatchNorm1d(self.in_dim)
+        self.fast_inference = False
 
     def forward(self, seed_xyz: torch.Tensor, seed_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """seed_xyz (B, S, 3), seed_features (B, C, S) -> vote_xyz (B, S*vf, 3), vote_features (B, C, S*vf)."""
         b, s = seed_xyz.shape[:2]
         num_vote = s * self.vote_factor
-        net = F.relu(self.bn1(self.conv1(seed_features)))
-        net = F.relu(self.bn2(self.conv2(net)))
-        net = self.conv3(net)
-        net = net.transpose(2, 1).reshape(b, s, self.vote_factor, 3 + self.out_dim)
+        if self.fast_inference:  # channels-last matmuls (folded batch norms, see fold_batchnorm)
+            net = _linear_head(seed_features.transpose(1, 2), self.conv1, self.conv2, self.conv3)
+        else:
+            net = F.relu(self.bn1(self.conv1(seed_features)))
+            net = F.relu(self.bn2(self.conv2(net)))
+            net = self.conv3(net).transpose(2, 1)
+        net = net.reshape(b, s, self.vote_factor, 3 + self.out_dim)
         vote_xyz = (seed_xyz.unsqueeze(2) + net[:, :, :, 0:3]).reshape(b, num_vote, 3)
         vote_features = seed_features.transpose(2, 1).unsqueeze(2) + net[:, :, :, 3:]
-        vote_features = vote_features.reshape(b, num_vote, self.out_dim).transpose(2, 1).contiguous()
-        return vote_xyz, vote_features
+        vote_features = vote_features.reshape(b, num_vote, self.out_dim).transpose(2, 1)
+        return vote_xyz, (vote_features if self.fast_inference else vote_features.contiguous())
+
+
+def _linear_head(x: torch.Tensor, conv1: nn.Conv1d, conv2: nn.Conv1d, conv3: nn.Conv1d) -> torch.Tensor:
+    """conv1 + ReLU, conv2 + ReLU, conv3 (1x1, batch norms folded into them) on channels-last rows:
+    x (B, S, C) -> (B, S, conv3 out)."""
+    x = linear_relu(x, conv1.weight.flatten(1), conv1.bias)
+    x = linear_relu(x, conv2.weight.flatten(1), conv2.bias)
+    return linear_relu(x, conv3.weight.flatten(1), conv3.bias, relu=False)
 
 
 def decode_scores(net: torch.Tensor, end_points: dict, num_class: int, num_heading_bin: int,
@@ -142,6 +154,7 @@ class ProposalModule(nn.Module):
         self.conv3 = nn.Conv1d(c, 2 + 3 + num_heading_bin * 2 + num_size_cluster * 4 + num_class, 1)
         self.bn1 = nn.BatchNorm1d(c)
         self.bn2 = nn.BatchNorm1d(c)
+        self.fast_inference = False
 
     def forward(self, xyz: torch.Tensor, features: torch.Tensor, end_points: dict) -> dict:
         if self.sampling == "vote_fps":
@@ -155,9 +168,12 @@ class ProposalModule(nn.Module):
             xyz, features, _ = self.vote_aggregation(xyz, features, sample_inds)
         end_points["aggregated_vote_xyz"] = xyz
         end_points["aggregated_vote_inds"] = sample_inds
-        net = F.relu(self.bn1(self.conv1(features)))
-        net = F.relu(self.bn2(self.conv2(net)))
-        net = self.conv3(net)
+        if self.fast_inference:  # channels-last matmuls (folded batch norms, see fold_batchnorm)
+            net = _linear_head(features.transpose(1, 2), self.conv1, self.conv2, self.conv3).transpose(1, 2)
+        else:
+            net = F.relu(self.bn1(self.conv1(features)))
+            net = F.relu(self.bn2(self.conv2(net)))
+            net = self.conv3(net)
         return decode_scores(net, end_points, self.num_class, self.num_heading_bin, self.num_size_cluster,
                              self.mean_size_arr)
 
@@ -257,12 +273,16 @@ def build_votenet(cfg: DatasetConfig, config: str = "full", **overrides) -> Vote
     return VoteNet.from_dataset_config(cfg, **kw)
 
 
-def fold_batchnorm(net: VoteNet) -> VoteNet:
+def fold_batchnorm(net: VoteNet, fast: bool = True) -> VoteNet:
     """A copy of ``net`` for inference with every batch norm folded into the 1x1 convolution before it.
 
     Eval-mode batch norm is an affine map per channel, so ``bn(conv(x)) == conv'(x)`` with scaled weights and
     a shifted bias: the same outputs up to float rounding, with 69 normalisation passes fewer in the full
-    configuration. The copy is in eval mode and must not be trained (the batch norms are gone); ``net`` is
+    configuration. ``fast`` (default) also switches every module to the channels-last inference path of
+    :mod:`depth3d.models.pointnet2.modules` (matmuls without layout copies, the first layer of each set
+    abstraction before grouping, the last ReLU after the max pool): again the same outputs up to float
+    rounding; the feature end points are then transposed views (not contiguous). Parameter names are
+    unchanged. The copy is in eval mode and must not be trained (the batch norms are gone); ``net`` is
     left untouched."""
     import copy
 
@@ -279,4 +299,8 @@ def fold_batchnorm(net: VoteNet) -> VoteNet:
     left = [n for n, m in out.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if left:
         raise RuntimeError(f"fold_batchnorm: batch norms not folded: {left}")
+    if fast:
+        for mod in out.modules():
+            if isinstance(mod, (PointnetSAModule, PointnetFPModule, VotingModule, ProposalModule)):
+                mod.fast_inference = True
     return out
