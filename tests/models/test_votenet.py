@@ -392,3 +392,23 @@ def test_fast_inference_path_gives_the_same_boxes():
         np.testing.assert_allclose(corners_b, corners_a, atol=1e-4)
         assert abs(sa - sb) < 1e-5
     np.testing.assert_allclose(dec_b["obj_prob"], dec_a["obj_prob"], atol=1e-5)
+
+
+def test_official_sampling_never_picks_origin_padding():
+    """use_official_sampling: like the official CUDA FPS, points at the origin (invalid-depth padding) are
+    never sampled (except the start point, index 0); depth3d's default samples them."""
+    from depth3d.models.votenet import build_votenet
+    from depth3d.models.votenet.config import sunrgbd_config
+
+    torch.manual_seed(0)
+    net = build_votenet(sunrgbd_config(), "micro").eval()
+    pts = torch.rand(1, 600, 3) * 3
+    pts[0, 1:201] = 0.0  # 200 padding points at the origin, after a valid start point
+    feats = torch.cat([pts, torch.rand(1, 600, 1)], -1)
+    with torch.no_grad():
+        default = net({"point_clouds": feats})["fp2_inds"]
+        net.use_official_sampling()
+        official = net({"point_clouds": feats})["fp2_inds"]
+    assert all(m.fps_skip_near_origin == 1e-3 for m in net.modules() if hasattr(m, "fps_skip_near_origin"))
+    assert ((official >= 1) & (official <= 200)).sum() == 0
+    assert ((default >= 1) & (default <= 200)).sum() > 0

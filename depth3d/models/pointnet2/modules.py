@@ -179,6 +179,8 @@ class PointnetSAModule(nn.Module):
             spec[0] += 3
         self.mlp_module = SharedMLP(spec, bn=bn)
         self.fast_inference = False
+        #: FPS ``skip_near_origin`` (None: every point can be sampled; 1e-3: the official CUDA kernel's rule)
+        self.fps_skip_near_origin: Optional[float] = None
 
     def forward(self, xyz: torch.Tensor, features: Optional[torch.Tensor] = None,
                 inds: Optional[torch.Tensor] = None):
@@ -196,10 +198,10 @@ class PointnetSAModule(nn.Module):
             if self.prefix_fps and n >= self.npoint:
                 inds = torch.arange(self.npoint, device=xyz.device).expand(b, -1)
             else:
-                # TODO(ops): the official PointNet++ CUDA FPS skips points with |p| <= 1e-3 (e.g. zero
-                # padding at the origin); depth3d.ops.furthest_point_sample has no such option yet, so such
-                # points can be sampled here
-                inds = ops.furthest_point_sample(xyz.detach().contiguous(), self.npoint)
+                # fps_skip_near_origin=1e-3 follows the official PointNet++ CUDA FPS, which never samples
+                # points with |p|^2 <= 1e-3 (zero padding at the origin); None samples every point
+                inds = ops.furthest_point_sample(xyz.detach().contiguous(), self.npoint,
+                                                 skip_near_origin=self.fps_skip_near_origin)
         inds = inds.long()
         new_xyz = ops.gather(xyz, inds)
         if self.fast_inference:

@@ -122,7 +122,7 @@ def load_votenet(path: str | Path, dataset: str | None = None,
         if not isinstance(sd, dict):
             raise CheckpointError(f"{p}: 'model_state_dict' is not a state dict")
         cfg = _official_config(sd, dataset, p)
-        net = build_votenet(cfg, "full", **OFFICIAL_SETTINGS)
+        net = build_votenet(cfg, "full", **OFFICIAL_SETTINGS).use_official_sampling()
         kind, num_points = "official", OFFICIAL_NUM_POINTS
     else:
         raise CheckpointError(f"{p}: expected a VoteNet checkpoint ('model_state_dict' [+ 'hparams'], or a "

@@ -155,12 +155,15 @@ class ProposalModule(nn.Module):
         self.bn1 = nn.BatchNorm1d(c)
         self.bn2 = nn.BatchNorm1d(c)
         self.fast_inference = False
+        #: FPS ``skip_near_origin`` for ``seed_fps`` sampling (see :meth:`VoteNet.use_official_sampling`)
+        self.fps_skip_near_origin: float | None = None
 
     def forward(self, xyz: torch.Tensor, features: torch.Tensor, end_points: dict) -> dict:
         if self.sampling == "vote_fps":
             xyz, features, sample_inds = self.vote_aggregation(xyz, features)
         elif self.sampling == "seed_fps":
-            sample_inds = ops.furthest_point_sample(end_points["seed_xyz"].detach().contiguous(), self.num_proposal)
+            sample_inds = ops.furthest_point_sample(end_points["seed_xyz"].detach().contiguous(), self.num_proposal,
+                                                    skip_near_origin=self.fps_skip_near_origin)
             xyz, features, _ = self.vote_aggregation(xyz, features, sample_inds)
         else:
             num_seed = end_points["seed_xyz"].shape[1]
@@ -217,6 +220,16 @@ class VoteNet(nn.Module):
     def min_points(self) -> int:
         """Fewest input points the model accepts (the first SA layer samples this many)."""
         return int(self.hparams["npoints"][0])
+
+    def use_official_sampling(self, skip_near_origin: float | None = 1e-3) -> "VoteNet":
+        """Sample as the official PointNet++/VoteNet CUDA kernel does: FPS never picks points with
+        ``x*x + y*y + z*z <= 1e-3`` (zero padding from invalid depth). Applied to every set abstraction
+        and to ``seed_fps`` proposal sampling; ``None`` restores depth3d's default (every point can be
+        sampled). Used for the released checkpoints; returns ``self``."""
+        for m in self.modules():
+            if hasattr(m, "fps_skip_near_origin"):
+                m.fps_skip_near_origin = skip_near_origin
+        return self
 
     def forward(self, inputs) -> dict:
         pc = inputs["point_clouds"] if isinstance(inputs, dict) else inputs
