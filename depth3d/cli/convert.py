@@ -76,14 +76,9 @@ def load_any_cloud(args: argparse.Namespace):
     if suffix in READ_SUFFIXES:
         return read_cloud(src)
     if suffix == ".mat":
-        import scipy.io
+        from depth3d.io.sunrgbd import read_instance_mat
 
-        if not src.is_file():
-            raise FileNotFoundError(f"{src} does not exist")
-        mat = scipy.io.loadmat(str(src))
-        if "instance" not in mat:
-            raise CLIError(f"{src}: expected a SUN RGB-D depth .mat with variable 'instance' (N x 6)")
-        inst = mat["instance"].astype("float32")
+        inst = read_instance_mat(src)
         return PointCloud(inst[:, :3].copy(), inst[:, 3:6].copy())
     raise CLIError(f"{src}: unsupported input {suffix!r}; expected a depth .png/.pgm, a cloud (.ply/.pcd/.npz/"
                    ".npy), a mesh (.off/.obj/.stl/.gltf/.glb) or a SUN RGB-D .mat", code=2)
@@ -99,7 +94,10 @@ def run(args: argparse.Namespace) -> int:
     cloud = load_any_cloud(args)
     n_in = len(cloud)
     if args.voxels:
-        grid = voxelize(cloud, args.voxel)
+        try:
+            grid = voxelize(cloud, args.voxel)
+        except ValueError as exc:
+            raise CLIError(f"{args.input}: {exc}") from None
         if out.suffix.lower() == ".npz":
             import numpy as np
 
@@ -122,10 +120,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if out.suffix.lower() not in CLOUD_OUT:
         raise CLIError(f"{out}: unsupported output {out.suffix!r}; expected one of {CLOUD_OUT}", code=2)
-    if args.voxel:
-        cloud = voxel_downsample(cloud, args.voxel)
-    if args.normals:
-        cloud = estimate_normals(cloud, radius=args.normals)
+    try:
+        if args.voxel:
+            cloud = voxel_downsample(cloud, args.voxel)
+        if args.normals:
+            cloud = estimate_normals(cloud, radius=args.normals)
+    except ValueError as exc:  # e.g. NaN points: name the input they came from
+        raise CLIError(f"{args.input}: {exc}") from None
     write_cloud(out, cloud)
     print(f"{args.input}: {n_in} points -> {len(cloud)} points -> {out}")
     return 0

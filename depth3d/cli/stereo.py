@@ -47,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
     calib = load_calibration(args.calib)  # checked before any image is read
     imgs = []
     for f in (args.left, args.right):
-        im = cv2.imread(f, cv2.IMREAD_UNCHANGED)
-        if im is None:
-            raise FileNotFoundError(f"cannot read image {f}")
+        from depth3d.io.depth_png import imread
+
+        im = imread(f)
         if im.ndim == 3 and im.shape[2] == 4:
             im = im[..., :3]
         imgs.append(im)
