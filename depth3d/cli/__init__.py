@@ -89,9 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
-    verb = " ".join(str(v) for v in (args.command, getattr(args, "task", None) or getattr(args, "sim_command", None)
-                                     or getattr(args, "tof_command", None) or getattr(args, "sl_command", None))
-                    if v)
+    verb = args.command
     try:
         return int(func(args) or 0)
     except KeyboardInterrupt:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from depth3d.cli import CLIError
+from depth3d.cli._common import add_force_arg, check_output_file
 from depth3d.io.depth_png import DEPTH_FORMATS
 
 CLOUD_OUT = (".ply", ".pcd", ".npz")
@@ -41,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--voxel", type=float, metavar="SIZE", help="voxel down-sample with this edge (metres)")
     p.add_argument("--voxels", action="store_true", help="write an occupancy voxel grid (needs --voxel)")
     p.add_argument("--normals", type=float, metavar="RADIUS", help="estimate normals within RADIUS metres")
+    add_force_arg(p)
     p.set_defaults(func=run)
 
 
@@ -88,9 +90,19 @@ def run(args: argparse.Namespace) -> int:
     from depth3d.geometry import estimate_normals, voxel_downsample, voxelize
     from depth3d.io.clouds import write_cloud
 
-    out = Path(args.output)
     if args.voxels and not args.voxel:
         raise CLIError("--voxels needs --voxel SIZE", code=2)
+    import math
+
+    for name in ("voxel", "normals", "depth_scale", "mesh_points", "min_depth", "max_depth"):
+        v = getattr(args, name)
+        if v is None:
+            continue
+        low_ok = v >= 0 if name == "min_depth" else v > 0
+        if math.isnan(v) or not low_ok or (math.isinf(v) and name != "max_depth"):
+            raise CLIError(f"--{name.replace('_', '-')} must be a {'non-negative' if name == 'min_depth' else 'positive'}"
+                           f" finite number, got {v}", code=2)
+    out = check_output_file(args.output, (".npz", ".ply") if args.voxels else CLOUD_OUT, force=args.force)
     cloud = load_any_cloud(args)
     n_in = len(cloud)
     if args.voxels:
@@ -114,12 +126,10 @@ def run(args: argparse.Namespace) -> int:
             with atomic_path(out) as tmp:
                 if not o3d.io.write_voxel_grid(str(tmp), grid.to_open3d()):
                     raise CLIError(f"{out}: Open3D could not write the voxel grid")
-        else:
+        else:  # pragma: no cover - check_output_file allows .npz/.ply only
             raise CLIError(f"{out}: voxel grids are written as .npz or .ply", code=2)
         print(f"{args.input}: {n_in} points -> {len(grid.coords)} occupied voxels of {args.voxel} m -> {out}")
         return 0
-    if out.suffix.lower() not in CLOUD_OUT:
-        raise CLIError(f"{out}: unsupported output {out.suffix!r}; expected one of {CLOUD_OUT}", code=2)
     try:
         if args.voxel:
             cloud = voxel_downsample(cloud, args.voxel)

@@ -408,11 +408,27 @@ def make_packed(root: Path) -> Path:
     return root / "packed.npz"
 
 
+_CORPUS: tuple[Path, list[Case]] | None = None
+
+
+def corpus_cases() -> tuple[Path, list[Case]]:
+    """The corpus (written once per test session into a temporary folder) and its cases."""
+    global _CORPUS
+    if _CORPUS is None:
+        import atexit
+        import tempfile
+
+        root = Path(tempfile.mkdtemp(prefix="depth3d-fuzz-"))
+        atexit.register(shutil.rmtree, root, True)
+        _CORPUS = root, build_cases(root)
+    return _CORPUS
+
+
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fuzz")
-    make_packed(root)
-    # the heavy imports happen once, here, before the children fork
+def packed():
+    """The tiny packed scan file ``eval det`` cases read; heavy imports happen here, before any fork."""
+    root, _ = corpus_cases()
+    path = make_packed(root)
     import cv2  # noqa: F401
     import open3d  # noqa: F401
     import scipy.io  # noqa: F401
@@ -421,25 +437,12 @@ def corpus(tmp_path_factory):
     import depth3d.cli as cli
 
     cli.build_parser()
-    return root, build_cases(root)
+    return path
 
 
-def _case_ids():
-    # the case list is only known once the corpus exists; pytest ids are "verb-format-damage" per index
-    return [f"case{i:03d}" for i in range(CASE_SLOTS)]
-
-
-CASE_SLOTS = 460
-
-
-@pytest.mark.parametrize("slot", range(CASE_SLOTS), ids=_case_ids())
-def test_damaged_file(corpus, slot, tmp_path):
-    root, cases = corpus
-    if slot >= len(cases):
-        pytest.skip("no case in this slot")
-    case = cases[slot]
-    argv = [a.replace("{out}", str(tmp_path / "out")).replace("{packed}", str(root / "packed.npz"))
-            for a in case.argv]
+@pytest.mark.parametrize("case", corpus_cases()[1], ids=lambda c: c.id)
+def test_damaged_file(case, packed, tmp_path):
+    argv = [a.replace("{out}", str(tmp_path / "out")).replace("{packed}", str(packed)) for a in case.argv]
     rc, out, err = run_case(argv, tmp_path)
     problem = check_outcome(case, rc, out, err)
     RESULTS.append((case.verb, case.fmt, case.damage, "ok" if problem is None else "FAIL"))
@@ -450,9 +453,9 @@ def test_damaged_file(corpus, slot, tmp_path):
     assert problem is None, f"{case.id}: depth3d {' '.join(argv)}\n{problem}"
 
 
-def test_zz_table(corpus, capsys):
-    """Print cases per verb and format (run last: its name sorts after the cases)."""
-    _, cases = corpus
+def test_zz_table():
+    """Print cases per verb and format (runs last: its name sorts after the cases)."""
+    _, cases = corpus_cases()
     table = collections.Counter((c.verb, c.fmt) for c in cases)
     verbs = sorted({c.verb for c in cases})
     fmts = sorted({c.fmt for c in cases})
@@ -460,8 +463,8 @@ def test_zz_table(corpus, capsys):
              "format".ljust(16) + "".join(v.rjust(9) for v in verbs)]
     for f in fmts:
         lines.append(f.ljust(16) + "".join(str(table.get((v, f), "")).rjust(9) for v in verbs))
+    lines.append("total".ljust(16) + "".join(str(sum(table.get((v, f), 0) for f in fmts)).rjust(9) for v in verbs))
     failed = [r for r in RESULTS if r[3] != "ok"]
-    lines.append(f"ran {len(RESULTS)}, not ok {len(failed)}")
-    with capsys.disabled():
-        print("\n".join(lines))
-    assert len(cases) <= CASE_SLOTS, f"raise CASE_SLOTS to {len(cases)}"
+    lines.append(f"ran {len(RESULTS)}, not ok {len(failed)}" + "".join(f"\n  {'-'.join(r[:3])}" for r in failed))
+    print("\n".join(lines))
+    assert len({c.id for c in cases}) == len(cases), "case ids must be unique"
