@@ -57,11 +57,13 @@ def readme_commands() -> list[str]:
             words = shlex.split(line, comments=True)
             if not words:
                 continue
-            line = shlex.join(words)
-            for part in line.split(" && "):
-                part = part.strip()
-                if part.startswith("depth3d "):
-                    cmds.append(part)
+            parts: list[list[str]] = [[]]
+            for w in words:
+                if w == "&&":
+                    parts.append([])
+                else:
+                    parts[-1].append(w)
+            cmds += [shlex.join(p) for p in parts if p and p[0] == "depth3d"]
     return cmds
 
 
