@@ -25,11 +25,17 @@ echo "## build" | tee "$R/build.txt"
 timeout 240 $PY -m depth3d.ops.build 2>&1 | tail -20 | tee -a "$R/build.txt"
 echo "build rc=${PIPESTATUS[0]}" | tee -a "$R/build.txt"
 
-echo "## pytest tests/ops" | tee "$R/pytest.txt"
-timeout 150 $PY -m pytest -q -p no:cacheprovider tests/ops -x -k "cuda or not cpu" 2>&1 | tail -25 | tee -a "$R/pytest.txt"
-echo "pytest rc=${PIPESTATUS[0]}" | tee -a "$R/pytest.txt"
+echo "## pytest tests/ops + VoteNet on CUDA" | tee "$R/pytest.txt"
+timeout 150 $PY -m pytest -q -p no:cacheprovider tests/ops -k "cuda or not cpu" 2>&1 | tail -25 | tee -a "$R/pytest.txt"
+echo "pytest ops rc=${PIPESTATUS[0]}" | tee -a "$R/pytest.txt"
+timeout 90 $PY -m pytest -q -p no:cacheprovider tests/models/test_votenet.py tests/models/test_pointnet2.py -k cuda 2>&1 \
+  | tail -15 | tee -a "$R/pytest.txt"
+echo "pytest models rc=${PIPESTATUS[0]}" | tee -a "$R/pytest.txt"
 
 timeout 45 $PY benchmarks/bench_ops.py --device cuda --repeats 10 2>&1 | tee "$R/bench_basic.md"
 timeout 60 $PY benchmarks/bench_ops.py --device cuda --suite outliers --sizes 20000 1000000 --repeats 5 \
   2>&1 | tee "$R/bench_outliers.md"
+# detection latency, full configuration, 20k points, depth3d ops vs the plain-PyTorch reference ops
+timeout 60 $PY benchmarks/bench_detect.py --device cuda --ops depth3d reference --path fast folded --repeats 10 \
+  2>&1 | tee "$R/bench_detect.md"
 echo "done: results in $R"

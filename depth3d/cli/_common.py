@@ -30,3 +30,85 @@ def load_rgbd(depth_path: str | Path, intrinsics_path: str | Path | None, color_
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return frame
+
+
+# ---------------------------------------------------------------------------------------------- outputs
+FORCE_HELP = "overwrite existing output files (default: refuse to replace any)"
+
+
+def add_force_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--force`` (alias ``--overwrite``): replace existing outputs; without it :func:`refuse_existing`
+    stops before anything is computed or written."""
+    parser.add_argument("--force", "--overwrite", dest="force", action="store_true", help=FORCE_HELP)
+
+
+def check_output_file(path: str | Path, suffixes: tuple[str, ...] | None = None, *, force: bool = False,
+                      what: str = "output") -> Path:
+    """Check an output file before any work: a writable place (not a folder, not under a file), the right
+    suffix (one of ``suffixes``, when given) and, unless ``force``, not an existing file. CLIError naming the
+    path otherwise; returns it as a Path."""
+    p = Path(path)
+    if suffixes is not None and p.suffix.lower() not in suffixes:
+        raise CLIError(f"{p}: {what} must end in {' or '.join(suffixes)} (the format is chosen by the suffix), "
+                       f"got {p.suffix or 'no suffix'!r}", code=2)
+    if p.is_dir():
+        raise CLIError(f"{p}: is a folder; the {what} must be a file name")
+    _check_parent(p)
+    refuse_existing([p], force)
+    return p
+
+
+def check_output_folder(path: str | Path, *, force: bool = False, patterns: tuple[str, ...] = ("*",)) -> Path:
+    """Check an output folder before any work: not a file, not under a file, and unless ``force`` holding no
+    entry matching ``patterns`` (the names the command writes; default: any entry). Returns it as a Path."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise CLIError(f"{p}: exists and is not a folder; the output must be a folder")
+    _check_parent(p)
+    if p.is_dir() and not force:
+        clash = sorted({q for pat in patterns for q in p.glob(pat)})
+        if clash:
+            more = f" (and {len(clash) - 1} more)" if len(clash) > 1 else ""
+            raise CLIError(f"{clash[0]} exists{more}; not overwriting: pass --force, or choose another output folder")
+    return p
+
+
+def refuse_existing(paths, force: bool = False) -> None:
+    """CLIError naming the first of ``paths`` that exists, unless ``force``."""
+    if force:
+        return
+    existing = [Path(p) for p in paths if Path(p).exists()]
+    if existing:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise CLIError(f"{existing[0]} exists{more}; not overwriting it: pass --force, or choose another output")
+
+
+def _check_parent(p: Path) -> None:
+    import os
+
+    for parent in p.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CLIError(f"{p}: cannot write under {parent}, which is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise CLIError(f"{p}: cannot write there: {parent} is not writable")
+            return
+
+
+def unique_stems(specs: list[str], stem) -> list[str]:
+    """Output name stems for several inputs, distinct even when inputs share a file name (``a/x.ply`` and
+    ``b/x.ply`` become ``a_x`` and ``b_x``; further clashes get ``-2``, ``-3``...)."""
+    names = [stem(s) for s in specs]
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    out: list[str] = []
+    for s, n in zip(specs, names):
+        if counts[n] > 1:
+            parent = Path(s.split(":")[-1]).parent.name
+            n = f"{parent}_{n}" if parent else n
+        base, k = n, 2
+        while n in out:
+            n, k = f"{base}-{k}", k + 1
+        out.append(n)
+    return out

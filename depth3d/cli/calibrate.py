@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from depth3d.cli._common import add_force_arg, check_output_file, refuse_existing
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("calibrate", help="calibrate cameras (stereo pairs) from board images",
@@ -14,7 +16,7 @@ def register(subparsers) -> None:
     p.add_argument("--left", help="left images: glob pattern in quotes, e.g. 'DIR/left*.jpg'")
     p.add_argument("--right", help="right images: glob pattern (paired with --left in sorted order)")
     p.add_argument("--live", metavar="SPEC", help="capture pairs from a stereo source instead, e.g. "
-                   "'stereo:uvc?left=0&right=1' (every --every-th frame with the board in both views)")
+                   "'stereo:uvc?left=0&right=1' (every frame showing the board in both views is kept, until --frames pairs)")
     p.add_argument("--frames", type=int, default=20, help="pairs to collect with --live (default 20)")
     p.add_argument("--board", choices=("chessboard", "charuco"), default="chessboard")
     p.add_argument("--cols", type=int, default=7, help="chessboard: inner corners per row; charuco: squares")
@@ -29,6 +31,7 @@ def register(subparsers) -> None:
                    help="drop views whose per-camera RMS exceeds this many pixels and recalibrate")
     p.add_argument("--lines", metavar="PNG", help="also write a rectified pair with horizontal lines")
     p.add_argument("-o", "--output", required=True, help="calibration file (.yaml; a .json twin is written too)")
+    add_force_arg(p)
     p.set_defaults(func=run)
 
 
@@ -38,6 +41,13 @@ def run(args: argparse.Namespace) -> int:
     from depth3d.cli import CLIError
     from depth3d.stereo.calibration import Board, calibrate_stereo, read_image_pairs
 
+    out = check_output_file(args.output, (".yaml", ".yml", ".json"), force=args.force, what="calibration file")
+    if out.suffix.lower() != ".json":  # the JSON twin is replaced too: refuse an unrelated file of that name
+        refuse_existing([out.with_suffix(".json")], args.force)
+    if args.lines:
+        check_output_file(args.lines, (".png", ".jpg"), force=args.force, what="--lines picture")
+    if args.frames < 1:
+        raise CLIError("--frames must be >= 1", code=2)
     board = Board(args.board, args.cols, args.rows, args.square, args.marker, args.dictionary)
     if args.live:
         L, R, names = _collect_live(args.live, board, args.frames)

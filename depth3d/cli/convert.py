@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from depth3d.cli import CLIError
+from depth3d.cli._common import add_force_arg, check_output_file
 from depth3d.io.depth_png import DEPTH_FORMATS
 
 CLOUD_OUT = (".ply", ".pcd", ".npz")
@@ -41,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--voxel", type=float, metavar="SIZE", help="voxel down-sample with this edge (metres)")
     p.add_argument("--voxels", action="store_true", help="write an occupancy voxel grid (needs --voxel)")
     p.add_argument("--normals", type=float, metavar="RADIUS", help="estimate normals within RADIUS metres")
+    add_force_arg(p)
     p.set_defaults(func=run)
 
 
@@ -76,14 +78,9 @@ def load_any_cloud(args: argparse.Namespace):
     if suffix in READ_SUFFIXES:
         return read_cloud(src)
     if suffix == ".mat":
-        import scipy.io
+        from depth3d.io.sunrgbd import read_instance_mat
 
-        if not src.is_file():
-            raise FileNotFoundError(f"{src} does not exist")
-        mat = scipy.io.loadmat(str(src))
-        if "instance" not in mat:
-            raise CLIError(f"{src}: expected a SUN RGB-D depth .mat with variable 'instance' (N x 6)")
-        inst = mat["instance"].astype("float32")
+        inst = read_instance_mat(src)
         return PointCloud(inst[:, :3].copy(), inst[:, 3:6].copy())
     raise CLIError(f"{src}: unsupported input {suffix!r}; expected a depth .png/.pgm, a cloud (.ply/.pcd/.npz/"
                    ".npy), a mesh (.off/.obj/.stl/.gltf/.glb) or a SUN RGB-D .mat", code=2)
@@ -93,13 +90,26 @@ def run(args: argparse.Namespace) -> int:
     from depth3d.geometry import estimate_normals, voxel_downsample, voxelize
     from depth3d.io.clouds import write_cloud
 
-    out = Path(args.output)
     if args.voxels and not args.voxel:
         raise CLIError("--voxels needs --voxel SIZE", code=2)
+    import math
+
+    for name in ("voxel", "normals", "depth_scale", "mesh_points", "min_depth", "max_depth"):
+        v = getattr(args, name)
+        if v is None:
+            continue
+        low_ok = v >= 0 if name == "min_depth" else v > 0
+        if math.isnan(v) or not low_ok or (math.isinf(v) and name != "max_depth"):
+            raise CLIError(f"--{name.replace('_', '-')} must be a {'non-negative' if name == 'min_depth' else 'positive'}"
+                           f" finite number, got {v}", code=2)
+    out = check_output_file(args.output, (".npz", ".ply") if args.voxels else CLOUD_OUT, force=args.force)
     cloud = load_any_cloud(args)
     n_in = len(cloud)
     if args.voxels:
-        grid = voxelize(cloud, args.voxel)
+        try:
+            grid = voxelize(cloud, args.voxel)
+        except ValueError as exc:
+            raise CLIError(f"{args.input}: {exc}") from None
         if out.suffix.lower() == ".npz":
             import numpy as np
 
@@ -116,16 +126,17 @@ def run(args: argparse.Namespace) -> int:
             with atomic_path(out) as tmp:
                 if not o3d.io.write_voxel_grid(str(tmp), grid.to_open3d()):
                     raise CLIError(f"{out}: Open3D could not write the voxel grid")
-        else:
+        else:  # pragma: no cover - check_output_file allows .npz/.ply only
             raise CLIError(f"{out}: voxel grids are written as .npz or .ply", code=2)
         print(f"{args.input}: {n_in} points -> {len(grid.coords)} occupied voxels of {args.voxel} m -> {out}")
         return 0
-    if out.suffix.lower() not in CLOUD_OUT:
-        raise CLIError(f"{out}: unsupported output {out.suffix!r}; expected one of {CLOUD_OUT}", code=2)
-    if args.voxel:
-        cloud = voxel_downsample(cloud, args.voxel)
-    if args.normals:
-        cloud = estimate_normals(cloud, radius=args.normals)
+    try:
+        if args.voxel:
+            cloud = voxel_downsample(cloud, args.voxel)
+        if args.normals:
+            cloud = estimate_normals(cloud, radius=args.normals)
+    except ValueError as exc:  # e.g. NaN points: name the input they came from
+        raise CLIError(f"{args.input}: {exc}") from None
     write_cloud(out, cloud)
     print(f"{args.input}: {n_in} points -> {len(cloud)} points -> {out}")
     return 0

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from depth3d.cli import CLIError
+from depth3d.cli._common import add_force_arg, check_output_folder, refuse_existing, unique_stems
 
 DEFAULT_CKPT = Path(__file__).resolve().parents[2] / "data" / "votenet_synthetic.pt"
 SCAN_SUFFIXES = (".npz", ".ply", ".pcd", ".mat")
@@ -51,9 +52,11 @@ def register(subparsers) -> None:
                    help="camera height above the floor in metres (camera-frame inputs; 0 = camera at origin)")
     p.add_argument("--every", type=int, default=1, help="streams: process every Nth frame")
     p.add_argument("--max-frames", type=int, default=None, help="streams: stop after this many processed frames")
-    p.add_argument("--save-cloud", action="store_true", help="also write OUT/<name>_cloud.ply (upright points)")
+    p.add_argument("--save-cloud", action="store_true", help="also write OUT/<name>_cloud.ply (upright points; "
+                   "recordings and streams: OUT/<name>_fNNNNNN_cloud.ply per processed frame)")
     p.add_argument("--view", action="store_true", help="show the cloud and boxes in a window")
     p.add_argument("--screenshot", metavar="PNG", help="render the cloud and boxes to a PNG")
+    add_force_arg(p)
     p.set_defaults(func=run)
 
 
@@ -62,9 +65,12 @@ def tilt_arg(text: str) -> float | str:
     if text == "auto":
         return text
     try:
-        return float(text)
+        deg = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--tilt expects degrees or 'auto', got {text!r}") from None
+    if not -90.0 <= deg <= 90.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"--tilt expects degrees in [-90, 90] or 'auto', got {text!r}")
+    return deg
 
 
 def _print_levelling(spec: str, lev) -> None:
@@ -107,7 +113,7 @@ def run(args) -> int:
 
     if args.every < 1:
         raise CLIError("--every must be >= 1", 2)
-    if not 0.0 <= args.threshold < 1.0:
+    if not 0.0 <= args.threshold < 1.0:  # NaN fails too
         raise CLIError("--threshold must be in [0, 1)", 2)
     device = resolve_device(args.device)
     if not Path(args.checkpoint).exists():
@@ -115,11 +121,14 @@ def run(args) -> int:
                        f"use data/votenet_synthetic.pt)")
     post = demo_config(args.threshold, args.nms)
     det = Detector(args.checkpoint, device, args.num_points, post, dataset=args.dataset)
-    out = Path(args.output)
+    names = unique_stems(list(args.inputs), lambda spec: Path(spec.split(":")[-1]).stem
+                         if not spec.startswith("sunrgbd:") else "sunrgbd_" + spec.split(":")[-1])
+    out = check_output_folder(args.output, force=args.force, patterns=tuple(f"{n}_*" for n in names))
+    if args.screenshot:
+        refuse_existing([args.screenshot], args.force)
     out.mkdir(parents=True, exist_ok=True)
     last_points, last_boxes = None, []
-    for spec in args.inputs:
-        name = Path(spec.split(":")[-1]).stem if not spec.startswith("sunrgbd:") else "sunrgbd_" + spec.split(":")[-1]
+    for spec, name in zip(args.inputs, names):
         if _is_scan(spec):
             pts, frame = load_scan(spec)
             frame = frame if args.frame == "auto" else args.frame
@@ -151,6 +160,11 @@ def run(args) -> int:
                     if res.message:
                         print(f"depth3d detect: {spec} frame {idx}: {res.message}", file=sys.stderr)
                     write_boxes_ply(out / f"{name}_f{idx:06d}_boxes.ply", res.boxes)
+                    if args.save_cloud and res.points is not None:
+                        from depth3d.core.cloud import PointCloud
+                        from depth3d.io.clouds import write_cloud
+
+                        write_cloud(out / f"{name}_f{idx:06d}_cloud.ply", PointCloud(res.points))
                     frames.append({"index": int(idx), "timestamp": float(ts), "boxes": res.boxes,
                                    "levelling": levelled[-1].to_dict()})
                     print(f"{spec} frame {idx}: {len(res.boxes)} boxes")

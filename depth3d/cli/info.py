@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -62,11 +63,9 @@ def describe(path: Path) -> dict:
         d["detect"] = "readable"
         return d
     if suffix in (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".bmp", ".tif", ".tiff"):
-        import cv2
+        from depth3d.io.depth_png import imread
 
-        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise ValueError(f"{path}: not a readable image")
+        img = imread(path)
         d = {"kind": "image", "width": img.shape[1], "height": img.shape[0], "dtype": str(img.dtype),
              "channels": 1 if img.ndim == 2 else img.shape[2]}
         if img.dtype == np.uint16 and img.ndim == 2:
@@ -93,12 +92,9 @@ def describe(path: Path) -> dict:
             return {"kind": "librealsense recording", "bytes": path.stat().st_size}
         return describe_recording(path)
     if suffix == ".mat":
-        import scipy.io
+        from depth3d.io.sunrgbd import read_mat
 
-        try:
-            mat = scipy.io.loadmat(str(path))
-        except Exception as exc:  # scipy raises several kinds for non-MATLAB bytes
-            raise ValueError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from None
+        mat = read_mat(path)
         return {"kind": "MATLAB file", "variables": {k: list(np.shape(v)) for k, v in mat.items()
                                                      if not k.startswith("__")}}
     if suffix in (".json", ".yaml", ".yml", ".xml"):
@@ -133,6 +129,10 @@ def _describe_structured(path: Path) -> dict:
     try:
         intr = intrinsics_from_mapping(data, str(path))
     except ValueError:
+        looks = isinstance(data, dict) and any(k in data for k in ("fx", "K", "camera_matrix", "cameraMatrix",
+                                                                    "intrinsic_matrix", "ppx"))
+        if looks:  # camera intrinsics that do not hold up: say why instead of listing the keys
+            raise
         intr = None
     if intr is not None:
         return {"kind": "camera intrinsics", **intr.to_dict()}
@@ -177,13 +177,17 @@ def run(args: argparse.Namespace) -> int:
         try:
             results[f] = describe(Path(f))
         except (FileNotFoundError, ValueError, OSError) as exc:
-            results[f] = {"error": str(exc)}
+            msg = " ".join(str(exc).split())
+            results[f] = {"error": msg if f in msg else f"{f}: {msg}"}
             status = 1
         except Exception as exc:  # a reader we call failed in its own way: report it and go on
             if getattr(args, "debug", False):
                 raise
             results[f] = {"error": f"{f}: could not be read ({type(exc).__name__}: {str(exc)[:200]})"}
             status = 1
+    for d in results.values():
+        if "error" in d:
+            print(f"depth3d info: error: {d['error']}", file=sys.stderr)
     if args.json:
         print(json.dumps(results, indent=2))
     else:

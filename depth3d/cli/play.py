@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from depth3d.cli import CLIError
+from depth3d.cli._common import add_force_arg, check_output_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-clouds", action="store_true", help="do not write PLY clouds")
     p.add_argument("--voxel", type=float, metavar="SIZE", help="voxel down-sample exported clouds (metres)")
     p.add_argument("--seek", type=float, metavar="SECONDS", help="start this far into a recording")
+    add_force_arg(p)
     p.set_defaults(func=run)
 
 
@@ -39,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
     if not path.exists() and ":" not in args.file:
         raise FileNotFoundError(f"recording {path} does not exist")
     out = Path(args.export) if args.export else None
+    if out is not None:
+        check_output_folder(out, force=args.force, patterns=("depth/*", "color/*", "cloud/*", "frames.csv",
+                                                             "meta.json", "intrinsics.json", "color_intrinsics.json"))
     rows = []
     n = 0
     try:

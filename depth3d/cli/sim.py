@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from depth3d.cli import CLIError
+from depth3d.cli._common import add_force_arg, check_output_file, check_output_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--objects", type=int, default=None, help="furniture objects to place (default 4..8)")
     r.add_argument("--clutter", type=int, default=None, help="clutter items (default 3..10)")
+    add_force_arg(r)
     r.set_defaults(func=run_room)
 
     d = ss.add_parser("render", help="render an RGB-D sequence along a camera path",
@@ -43,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--height", type=int, default=480)
     d.add_argument("--trajectory", choices=("orbit", "walk"), default="orbit")
     d.add_argument("--noise", choices=("realsense", "none"), default="realsense")
+    add_force_arg(d)
     d.set_defaults(func=run_render)
 
     s = ss.add_parser("scans", help="write single-view scans (VoteNet SUN RGB-D layout)",
@@ -63,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--images", action="store_true",
                    help="also write IDX_color.png, IDX_depth.png (16-bit mm) and IDX_calib.json per scan")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_force_arg(s)
     s.set_defaults(func=run_scans)
 
     k = ss.add_parser("pack", help="pack a scan folder's split into one .npz for fast training",
@@ -74,6 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--split", choices=("train", "val", "all"), default="train")
     k.add_argument("--points", type=int, default=4096, help="points kept per scan (default 4096)")
     k.add_argument("--seed", type=int, default=0)
+    add_force_arg(k)
     k.set_defaults(func=run_pack)
     p.set_defaults(func=lambda args: _usage(p))
 
@@ -95,6 +100,7 @@ def run_room(args: argparse.Namespace) -> int:
     _positive(objects=args.objects)
     if args.clutter is not None and args.clutter < 0:
         raise CLIError(f"--clutter must be >= 0, got {args.clutter}", code=2)
+    check_output_file(args.output, (".npz",), force=args.force, what="scene file")
     scene = generate_room(args.seed, n_objects=args.objects, n_clutter=args.clutter)
     scene.save(args.output)
     lx, ly, hz = scene.room_size
@@ -115,7 +121,7 @@ def run_render(args: argparse.Namespace) -> int:
     if args.scene and not Path(args.scene).is_file():
         raise FileNotFoundError(f"scene file {args.scene} does not exist")
     rest = args.scene if args.scene else "room"
-    out = Path(args.output)
+    out = check_output_folder(args.output, force=args.force)
     out.mkdir(parents=True, exist_ok=True)
     src = open_sim_source(rest, seed=args.seed, frames=args.frames, width=args.width, height=args.height,
                           trajectory=args.trajectory, noise=args.noise)
@@ -143,6 +149,7 @@ def run_pack(args: argparse.Namespace) -> int:
     from depth3d.datasets.votenet_detection import pack_scans, split_ids
 
     _positive(points=args.points)
+    check_output_file(args.output, (".npz",), force=args.force, what="packed file")
     src = Path(args.scans)
     if not src.is_dir():
         raise CLIError(f"{src}: not a folder of scans (depth3d sim scans -o FOLDER)")
@@ -161,6 +168,7 @@ def run_scans(args: argparse.Namespace) -> int:
     _positive(num=args.num, workers=args.workers, points=args.points, width=args.width, height=args.height)
     if not 0 <= args.val_fraction < 1:
         raise CLIError(f"--val-fraction must be in [0, 1), got {args.val_fraction}", code=2)
+    check_output_folder(args.output, force=args.force)
     opt = ScanOptions(width=args.width, height=args.height, num_points=args.points, min_points=args.min_points,
                       noise=not args.no_noise)
     meta = write_scans(args.output, args.num, seed=args.seed, options=opt, workers=args.workers,

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from depth3d.cli import CLIError
-from depth3d.cli._common import add_device_arg
+from depth3d.cli._common import add_device_arg, add_force_arg, check_output_folder
 from depth3d.core.device import resolve_device
 
 
@@ -28,16 +28,19 @@ def register(subparsers) -> None:
     g.add_argument("--period", type=int, default=16, help="phase period in projector pixels")
     g.add_argument("--rows", action="store_true", help="also code projector rows")
     g.add_argument("--code", choices=("gray", "binary"), default="gray")
+    add_force_arg(g)
     d = sub.add_parser("decode", help="capture folder (+ calibration) -> depth.png, cloud.ply, column.npy")
     d.add_argument("folder", help="capture folder (layout: depth3d.structured_light.capture)")
     d.add_argument("-o", "--output", required=True, help="output folder")
     d.add_argument("--calibration", default=None, help="calibration.json (default: in the folder or its parent)")
     d.add_argument("--no-phase", action="store_true", help="Gray code only (ignore phase-shift images)")
     d.add_argument("--min-contrast", type=float, default=6.0, help="shadow threshold on white - black")
+    add_force_arg(d)
     add_device_arg(d)
     s = sub.add_parser("simulate", help="render captures of the virtual projector-camera rig")
     s.add_argument("-o", "--output", required=True, help="capture folder to write (with gt_depth.png)")
     s.add_argument("--seed", type=int, default=0)
+    add_force_arg(s)
     p.set_defaults(func=run, _parser=p)
 
 
@@ -51,6 +54,7 @@ def run(args) -> int:
 def _generate(args) -> int:
     from depth3d.structured_light.patterns import PatternSet
 
+    check_output_folder(args.output, force=args.force)
     try:
         ps = PatternSet.default(args.width, args.height, bits=args.bits, steps=args.steps, period=args.period,
                                 rows=args.rows, code=args.code)
@@ -73,6 +77,8 @@ def _decode(args) -> int:
     from depth3d.structured_light.decode import decode_captures, triangulate_columns
 
     resolve_device(args.device)  # decoding is vectorised numpy; --device only checks the request
+    check_output_folder(args.output, force=args.force, patterns=("depth.png", "intrinsics.json", "column.npy",
+                                                                  "cloud.ply"))
     images, patterns, calib = read_capture(args.folder, args.calibration)
     if calib is None:
         raise CLIError(f"{args.folder}: no calibration.json in the folder or its parent; give --calibration FILE",
@@ -104,11 +110,14 @@ def _simulate(args) -> int:
     from depth3d.sim.structured_light_sensor import StructuredLightRig
     from depth3d.structured_light.capture import write_capture
 
+    check_output_folder(args.output, force=args.force)
     rig = StructuredLightRig()
     out = rig.render(demo_scene(args.seed, far=2.5, near=0.8), rng=np.random.default_rng(args.seed))
     folder = write_capture(args.output, out["images"], rig.patterns, rig.calibration)
     write_depth_png(folder / "gt_depth.png", out["gt_depth"], 0.001)
-    with open(folder / "gt_column.npy", "wb") as f:
+    from depth3d.core.atomic import atomic_write
+
+    with atomic_write(folder / "gt_column.npy") as f:
         np.save(f, out["gt_column"])
     print(f"wrote {len(out['images'])} captures, patterns.json, calibration.json, gt_depth.png to {folder}")
     return 0

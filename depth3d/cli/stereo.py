@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from depth3d.cli._common import add_force_arg, check_output_folder
+
+OUTPUTS = ("disparity.npy", "depth.npy", "disparity.png", "depth.png", "depth_color.png", "rectified.png", "cloud.ply")
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("stereo", help="depth from a calibrated stereo pair",
@@ -24,6 +28,7 @@ def register(subparsers) -> None:
     p.add_argument("--rectified", action="store_true", help="inputs are already rectified")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="only cpu (OpenCV matchers)")
     p.add_argument("-o", "--output", required=True, help="output folder")
+    add_force_arg(p)
     p.set_defaults(func=run)
 
 
@@ -44,12 +49,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.device == "cuda":
         raise CLIError("depth3d stereo runs OpenCV's CPU matchers; --device cuda is not supported", code=2)
+    check_output_folder(args.output, force=args.force, patterns=OUTPUTS)
     calib = load_calibration(args.calib)  # checked before any image is read
     imgs = []
     for f in (args.left, args.right):
-        im = cv2.imread(f, cv2.IMREAD_UNCHANGED)
-        if im is None:
-            raise FileNotFoundError(f"cannot read image {f}")
+        from depth3d.io.depth_png import imread
+
+        im = imread(f)
         if im.ndim == 3 and im.shape[2] == 4:
             im = im[..., :3]
         imgs.append(im)

@@ -23,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--source", default="realsense",
                    help="a RealSense serial or 'realsense', a recording (.db3/.bag), a TUM folder, or a "
-                        "scheme source (sim:..., stereo:..., tof:..., sl:...); default: the first RealSense")
+                        "scheme source: sim:room?seed=3&frames=30 / sim:SCENE.npz (simulated RealSense), "
+                        "stereo:sim|folder:DIR|uvc?left=0&right=1|sbs|realsense, tof:sim|demo|RAW_DIR, "
+                        "sl:sim|demo|CAPTURE_DIR; default: the first RealSense")
     p.add_argument("--view", action="store_true",
                    help="Open3D window with the cloud + OpenCV window with colour and depth")
     p.add_argument("--record", "-o", "--output", dest="record", metavar="FILE",

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from depth3d.cli import CLIError
-from depth3d.cli._common import add_device_arg
+from depth3d.cli._common import add_device_arg, add_force_arg, check_output_folder
 from depth3d.core.device import resolve_device
 
 
@@ -25,6 +25,7 @@ def register(subparsers) -> None:
     d.add_argument("--min-amplitude", type=float, default=20.0, help="low-amplitude filter (counts)")
     d.add_argument("--no-flying-filter", action="store_true", help="keep flying pixels")
     add_device_arg(d)
+    add_force_arg(d)
     s = sub.add_parser("simulate", help="render raw frames of the virtual ToF camera into a raw folder")
     s.add_argument("-o", "--output", required=True, help="raw folder to write")
     s.add_argument("--frames", type=int, default=3)
@@ -34,6 +35,7 @@ def register(subparsers) -> None:
     s.add_argument("--width", type=int, default=640)
     s.add_argument("--height", type=int, default=480)
     s.add_argument("--multipath", type=float, default=0.0, help="diffuse multipath strength (0 = none)")
+    add_force_arg(s)
     p.set_defaults(func=run, _parser=p)
 
 
@@ -57,6 +59,8 @@ def _decode(args) -> int:
     from depth3d.tof.raw import ToFRawFolder
 
     resolve_device(args.device)  # decoding is vectorised numpy; --device only checks the request
+    check_output_folder(args.output, force=args.force, patterns=("depth_*.png", "confidence_*.png",
+                                                                  "amplitude_*.npy", "intrinsics.json"))
     folder = ToFRawFolder(args.folder)
     folder.check()
     out = Path(args.output)
@@ -91,6 +95,7 @@ def _simulate(args) -> int:
 
     if args.frames <= 0:
         raise CLIError("--frames must be positive", code=2)
+    check_output_folder(args.output, force=args.force)
     sensor = ToFSensor.with_noise(args.noise, intrinsics=tof_intrinsics(args.width, args.height),
                                   multipath=args.multipath)
     if args.scene == "demo":

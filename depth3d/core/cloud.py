@@ -13,13 +13,15 @@ def _is_torch(x: Any) -> bool:
 
 
 def _check(name: str, arr: Any, n: int | None) -> None:
-    if arr is None:
+    from depth3d.core.errors import InputError
+    from depth3d.core.validate import check_array
+
+    if arr is None and n is not None:
         return
+    check_array(arr, f"PointCloud.{name}", ndim=2, last=3)
     shape = tuple(arr.shape)
-    if len(shape) != 2 or shape[1] != 3:
-        raise ValueError(f"PointCloud.{name} must have shape (N, 3), got {shape}")
     if n is not None and shape[0] != n:
-        raise ValueError(f"PointCloud.{name} has {shape[0]} rows but points has {n}")
+        raise InputError(f"PointCloud.{name} has {shape[0]} rows but points has {n}")
 
 
 @dataclass

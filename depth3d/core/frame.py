@@ -53,6 +53,13 @@ class RGBDFrame:
             raise ValueError(f"RGBDFrame.depth must be uint16 (raw units) or float32 metres, got {d.dtype}")
         if d.dtype != np.uint16:
             self.depth_scale = 1.0
+        else:
+            from depth3d.core.validate import check_positive
+
+            self.depth_scale = check_positive(self.depth_scale, "RGBDFrame.depth_scale (metres per unit)")
+        if not isinstance(self.depth_intrinsics, Intrinsics):
+            raise TypeError(f"RGBDFrame.depth_intrinsics must be Intrinsics, got "
+                            f"{type(self.depth_intrinsics).__name__}")
         if (self.depth_intrinsics.height, self.depth_intrinsics.width) != d.shape:
             raise ValueError(f"depth image is {d.shape[1]}x{d.shape[0]} but depth_intrinsics say "
                              f"{self.depth_intrinsics.width}x{self.depth_intrinsics.height}")

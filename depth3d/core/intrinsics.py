@@ -396,22 +396,39 @@ def _filestorage_value(node: Any) -> Any:
     return None
 
 
-def read_filestorage(path: str | Path) -> dict[str, Any]:
-    """Top-level nodes of an OpenCV FileStorage file (YAML/XML/JSON) as plain Python: matrices become nested
-    lists, numbers, strings, lists and mappings stay as they are. ValueError naming the file if OpenCV
-    cannot parse it."""
+def open_filestorage(path: str | Path):
+    """``cv2.FileStorage`` opened for reading, or InputError naming the file (OpenCV raises cv2.error, and on
+    some damaged files a SystemError, instead of returning an unopened storage)."""
     import cv2
+
+    from depth3d.core.errors import InputError
 
     try:
         fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
-    except cv2.error as exc:
-        raise ValueError(f"{path}: not an OpenCV FileStorage file "
-                         f"({str(exc).strip().splitlines()[-1]})") from None
+    except Exception as exc:  # noqa: BLE001 - cv2.error, SystemError from the binding
+        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+        raise InputError(f"{path}: not an OpenCV FileStorage file ({lines[-1] if lines else type(exc).__name__})"
+                         ) from None
+    if not fs.isOpened():
+        raise InputError(f"{path}: OpenCV cannot open it as a FileStorage file")
+    return fs
+
+
+def read_filestorage(path: str | Path) -> dict[str, Any]:
+    """Top-level nodes of an OpenCV FileStorage file (YAML/XML/JSON) as plain Python: matrices become nested
+    lists, numbers, strings, lists and mappings stay as they are. InputError (a ValueError) naming the file
+    if OpenCV cannot parse it or it holds no mapping."""
+    from depth3d.core.errors import InputError
+
+    fs = open_filestorage(path)
     try:
-        if not fs.isOpened():
-            raise ValueError(f"{path}: OpenCV cannot open it as a FileStorage file")
         root = fs.root()
-        return {k: _filestorage_value(root.getNode(k)) for k in root.keys()}
+        if not root.isMap():
+            raise InputError(f"{path}: an OpenCV FileStorage file without top-level keys (empty or not a mapping)")
+        try:
+            return {k: _filestorage_value(root.getNode(k)) for k in root.keys()}
+        except Exception as exc:  # noqa: BLE001 - cv2.error on damaged nodes
+            raise InputError(f"{path}: damaged OpenCV FileStorage file ({type(exc).__name__})") from None
     finally:
         fs.release()
 

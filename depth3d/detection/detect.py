@@ -77,22 +77,16 @@ def load_scan(spec: str) -> tuple[np.ndarray, str]:
         raise FileNotFoundError(f"scan {path} does not exist")
     suf = path.suffix.lower()
     if suf == ".mat":
-        import scipy.io
+        from depth3d.io.sunrgbd import read_instance_mat
 
-        try:
-            mat = scipy.io.loadmat(str(path))
-        except Exception as exc:
-            raise ValueError(f"{path}: not a readable MATLAB file ({exc})") from None
-        if "instance" not in mat:
-            raise ValueError(f"{path}: expected SUN RGB-D variable 'instance' (N x 6)")
-        return np.asarray(mat["instance"], np.float32), "upright"
-    if suf == ".npz":
-        with np.load(path) as z:
-            if "pc" in z:
-                return np.asarray(z["pc"], np.float32), "upright"
+        return read_instance_mat(path), "upright"
     from depth3d.io.clouds import read_cloud
 
-    cloud = read_cloud(path)
+    cloud = read_cloud(path)  # checks the file (a damaged archive is an error naming it)
+    if suf == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            if "pc" in z:
+                return np.asarray(z["pc"], np.float32), "upright"
     return np.asarray(cloud.points, np.float32), "camera"
 
 

@@ -57,11 +57,15 @@ def _no_color() -> tuple:
 
 
 def _check_depth(depth: Any, intr: Intrinsics, name: str = "depth") -> None:
+    from depth3d.core.errors import InputError
+    from depth3d.core.validate import check_array
+
+    if not isinstance(intr, Intrinsics):
+        raise TypeError(f"intrinsics must be depth3d.core.Intrinsics, got {type(intr).__name__}")
+    check_array(depth, f"{name} (an (H, W) image)", ndim=2)
     shape = tuple(depth.shape)
-    if len(shape) != 2:
-        raise ValueError(f"{name} must be a 2-D (H, W) image, got shape {shape}")
     if shape != (intr.height, intr.width):
-        raise ValueError(f"{name} is {shape[1]}x{shape[0]} but the intrinsics are {intr.width}x{intr.height}")
+        raise InputError(f"{name} is {shape[1]}x{shape[0]} but the intrinsics are {intr.width}x{intr.height}")
 
 
 def depth_to_points(depth: Any, intrinsics: Intrinsics, depth_scale: float = 1.0, *, min_depth: float = 0.0,
@@ -82,7 +86,12 @@ def depth_to_points(depth: Any, intrinsics: Intrinsics, depth_scale: float = 1.0
         points (N, 3) float32 metres, camera frame (x right, y down, z forward) [, index (N,) int64], or
         the organised pair; numpy in, numpy out; torch in, torch out on the same device.
     """
+    from depth3d.core.validate import check_number, check_positive
+
     _check_depth(depth, intrinsics)
+    depth_scale = check_positive(depth_scale, "depth_scale (metres per unit)")
+    min_depth = check_number(min_depth, "min_depth")
+    max_depth = check_number(max_depth, "max_depth")
     if _is_torch(depth):
         return _depth_to_points_torch(depth, intrinsics, depth_scale, min_depth, max_depth, organized, return_index)
     depth = np.asarray(depth)
@@ -228,6 +237,8 @@ def rgbd_to_cloud(frame: RGBDFrame, *, min_depth: float = 0.0, max_depth: float 
     Returns:
         PointCloud with points (N, 3) float32 and colors (N, 3) float32 in 0..1 (None without colour).
     """
+    if not isinstance(frame, RGBDFrame):
+        raise TypeError(f"frame must be depth3d.core.RGBDFrame, got {type(frame).__name__}")
     pts, index = depth_to_points(frame.depth, frame.depth_intrinsics, frame.depth_scale, min_depth=min_depth,
                                  max_depth=max_depth, return_index=True)
     if frame.color is None:

@@ -22,9 +22,13 @@ def _is_torch(x: Any) -> bool:
 
 
 def _check_points(points: Any, name: str = "points") -> None:
-    shape = tuple(points.shape)
-    if len(shape) != 2 or shape[1] != 3:
-        raise ValueError(f"{name} must have shape (N, 3), got {shape}")
+    from depth3d.core.errors import InputError
+    from depth3d.core.validate import all_finite, check_array
+
+    check_array(points, name, ndim=2, last=3)
+    if not all_finite(points):
+        raise InputError(f"{name} contain NaN or inf; drop them before voxelising (e.g. keep "
+                         f"points[np.isfinite(points).all(1)])")
 
 
 def _check_size(voxel_size: float) -> float:
@@ -75,8 +79,6 @@ def voxel_mean(points: Any, voxel_size: float, values: Any = None, origin: Any =
         c, p, v, n, p2v = native.voxel_mean(torch.from_numpy(pts), torch.from_numpy(vals), size,
                                             torch.from_numpy(origin64.copy()), True, True)
         return VoxelMean(c.numpy(), p.numpy(), None if values is None else v.numpy(), n.numpy(), p2v.numpy())
-    if not np.all(np.isfinite(pts)):
-        raise ValueError("points contain NaN or inf; drop them before voxelising")
     coords = np.floor((pts.astype(np.float64) - origin64) / size).astype(np.int64)
     uniq, p2v, counts = np.unique(coords, axis=0, return_inverse=True, return_counts=True)
     p2v = p2v.reshape(-1)
@@ -111,6 +113,9 @@ def voxel_downsample(cloud: PointCloud | Any, voxel_size: float, origin: Any = (
         PointCloud with (V, 3) float32 points (normals re-normalised), ordered by voxel coordinate.
     """
     if not isinstance(cloud, PointCloud):
+        from depth3d.core.validate import check_array
+
+        check_array(cloud, "cloud", ndim=2, last=3)  # a PointCloud or (N, 3) points
         cloud = PointCloud(cloud)
     parts = [a for a in (cloud.colors, cloud.normals) if a is not None]
     values = None
@@ -177,6 +182,9 @@ class VoxelGrid:
 def voxelize(cloud: PointCloud | Any, voxel_size: float, origin: Any = (0.0, 0.0, 0.0)) -> VoxelGrid:
     """Occupancy grid of a cloud (numpy result; torch input is moved to the CPU)."""
     if not isinstance(cloud, PointCloud):
+        from depth3d.core.validate import check_array
+
+        check_array(cloud, "cloud", ndim=2, last=3)  # a PointCloud or (N, 3) points
         cloud = PointCloud(cloud)
     cloud = cloud.to_numpy()
     vm = voxel_mean(cloud.points, voxel_size, cloud.colors, origin)

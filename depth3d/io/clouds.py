@@ -8,12 +8,14 @@ naming the file and how many bytes were expected, never a silently short cloud.
 from __future__ import annotations
 
 import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from depth3d.core.cloud import PointCloud
 from depth3d.core.atomic import atomic_write
+from depth3d.core.errors import InputError
 from depth3d.io.meshes import DEFAULT_SAMPLES, MESH_SUFFIXES, is_mesh_file, read_mesh_as_cloud
 
 _PLY_TYPES = {
@@ -25,8 +27,8 @@ SUFFIXES = (".ply", ".pcd", ".npz")
 READ_SUFFIXES = SUFFIXES + (".npy",) + MESH_SUFFIXES
 
 
-def _fmt_error(path: Path, what: str) -> ValueError:
-    return ValueError(f"{path}: {what}")
+def _fmt_error(path: Path, what: str) -> InputError:
+    return InputError(f"{path}: {what}")
 
 
 def write_cloud(path: str | Path, cloud: PointCloud, *, binary: bool = True) -> None:
@@ -35,6 +37,9 @@ def write_cloud(path: str | Path, cloud: PointCloud, *, binary: bool = True) -> 
     Points are stored as float32 x, y, z (metres), colours as uint8 red, green, blue (PLY) / packed rgb
     (PCD) / float32 0..1 (NPZ), normals as float32 nx, ny, nz.
     """
+    if not isinstance(cloud, PointCloud):
+        raise TypeError(f"write_cloud: cloud must be a depth3d.core.PointCloud, got {type(cloud).__name__} "
+                        f"(wrap (N, 3) points as PointCloud(points))")
     path = Path(path)
     c = cloud.to_numpy()
     suffix = path.suffix.lower()
@@ -127,7 +132,8 @@ def _pcd_bytes(c: PointCloud, binary: bool) -> bytes:
 def _array_cloud(path: Path, arr: np.ndarray, what: str) -> PointCloud:
     """An (N, 3..) array: x, y, z [, r, g, b] (colours 0..1, or 0..255 when any exceeds 1)."""
     arr = np.asarray(arr)
-    if arr.ndim != 2 or arr.shape[1] < 3 or not np.issubdtype(arr.dtype, np.number):
+    if arr.ndim != 2 or arr.shape[1] < 3 or not (np.issubdtype(arr.dtype, np.integer)
+                                                 or np.issubdtype(arr.dtype, np.floating)):
         raise _fmt_error(path, f"{what} must be a numeric (N, 3..6) array of x, y, z [, r, g, b], got "
                                f"{arr.dtype} {arr.shape}")
     pts = arr[:, :3].astype(np.float32)
@@ -151,27 +157,48 @@ def read_cloud(path: str | Path, mesh_points: int = DEFAULT_SAMPLES) -> PointClo
     """
     path = Path(path)
     if not path.is_file():
+        if path.is_dir():
+            raise InputError(f"{path}: is a folder, expected a cloud file")
         raise FileNotFoundError(f"cloud file {path} does not exist")
+    try:
+        return _read_cloud(path, mesh_points)
+    except InputError:
+        raise
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError, EOFError, zipfile.BadZipFile,
+            UnicodeError, MemoryError, OSError) as exc:  # a damaged file trips a parser somewhere
+        if isinstance(exc, OSError) and not isinstance(exc, (EOFError,)) and exc.errno is not None \
+                and exc.filename is not None:
+            raise  # a real I/O failure (permissions, ...), not a format problem
+        msg = " ".join(str(exc).split())[:200]
+        raise InputError(f"{path}: not a readable {path.suffix.lower() or 'cloud'} file, damaged or truncated "
+                         f"({type(exc).__name__}: {msg})") from None
+
+
+def _read_cloud(path: Path, mesh_points: int) -> PointCloud:
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if "points" in z:
-                    return PointCloud(z["points"].astype(np.float32), z["colors"] if "colors" in z else None,
-                                      z["normals"] if "normals" in z else None)
-                if "pc" in z:
-                    return _array_cloud(path, z["pc"], "VoteNet 'pc'")
-                raise _fmt_error(path, f"NPZ cloud must hold an array 'points' (N, 3) or VoteNet's 'pc' (N, 3..6); "
-                                       f"found {list(z.keys())}")
-        except (OSError, EOFError, ValueError) as exc:
-            if isinstance(exc, ValueError) and str(path) in str(exc):
-                raise
-            raise _fmt_error(path, f"not a readable NPZ archive ({exc})") from None
+        with np.load(path, allow_pickle=False) as z:
+            if "points" in z:
+                pts = z["points"]
+                if pts.ndim != 2 or pts.shape[1] != 3 or not (np.issubdtype(pts.dtype, np.floating)
+                                                                or np.issubdtype(pts.dtype, np.integer)):
+                    raise _fmt_error(path, f"'points' must be a real (N, 3) array, got {pts.dtype} {pts.shape}")
+                extra = {}
+                for key in ("colors", "normals"):
+                    if key in z:
+                        a = z[key]
+                        if a.shape != pts.shape or not np.issubdtype(a.dtype, np.number) \
+                                or np.issubdtype(a.dtype, np.complexfloating):
+                            raise _fmt_error(path, f"'{key}' must be a real {pts.shape} array like 'points', "
+                                                   f"got {a.dtype} {a.shape}")
+                        extra[key] = a.astype(np.float32)
+                return PointCloud(pts.astype(np.float32), extra.get("colors"), extra.get("normals"))
+            if "pc" in z:
+                return _array_cloud(path, z["pc"], "VoteNet 'pc'")
+            raise _fmt_error(path, f"NPZ cloud must hold an array 'points' (N, 3) or VoteNet's 'pc' (N, 3..6); "
+                                   f"found {list(z.keys())}")
     if suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (OSError, EOFError, ValueError) as exc:
-            raise _fmt_error(path, f"not a readable NumPy array file ({exc})") from None
+        arr = np.load(path, allow_pickle=False)
         return _array_cloud(path, arr, ".npy cloud")
     if is_mesh_file(path):
         return read_mesh_as_cloud(path, mesh_points)
@@ -206,10 +233,15 @@ def _read_ply(path: Path) -> PointCloud:
         if tok[0] == "format":
             fmt = tok[1]
         elif tok[0] == "element":
+            if len(tok) != 3 or not tok[2].isdigit():
+                raise _fmt_error(path, f"bad PLY header line {line.strip()!r}: expected 'element NAME COUNT' with "
+                                       f"a count >= 0")
             elements.append((tok[1], int(tok[2]), []))
         elif tok[0] == "property":
             if not elements:
                 raise _fmt_error(path, "property before any element")
+            if len(tok) < 3 or (tok[1] == "list" and len(tok) != 5):
+                raise _fmt_error(path, f"bad PLY header line {line.strip()!r}: expected 'property TYPE NAME'")
             if tok[1] == "list":
                 elements[-1][2].append((tok[-1], "list:" + tok[2] + ":" + tok[3]))
             else:
@@ -276,12 +308,24 @@ def _read_pcd(path: Path) -> PointCloud:
             raise _fmt_error(path, "compressed PCD could not be read (truncated or corrupt)")
         return PointCloud.from_open3d(pcd)
     fields = hdr["FIELDS"]
+    for key in ("SIZE", "TYPE") + (("COUNT",) if "COUNT" in hdr else ()):
+        if len(hdr[key]) != len(fields):
+            raise _fmt_error(path, f"PCD header: {key} has {len(hdr[key])} entries for {len(fields)} FIELDS")
+    for key in ("x", "y", "z"):
+        if key not in fields:
+            raise _fmt_error(path, f"PCD header: FIELDS has no '{key}' ({' '.join(fields)})")
+    if not hdr["POINTS"] or not hdr["POINTS"][0].isdigit():
+        raise _fmt_error(path, f"PCD header: POINTS must be a count >= 0, got {' '.join(hdr['POINTS'])!r}")
     counts = [int(c) for c in hdr.get("COUNT", ["1"] * len(fields))]
     if any(c != 1 for c in counts):
         raise _fmt_error(path, "PCD fields with COUNT > 1 are not supported")
     n = int(hdr["POINTS"][0])
     kinds = {("F", "4"): "f4", ("F", "8"): "f8", ("U", "1"): "u1", ("U", "2"): "u2", ("U", "4"): "u4",
              ("I", "1"): "i1", ("I", "2"): "i2", ("I", "4"): "i4"}
+    for f, t, s in zip(fields, hdr["TYPE"], hdr["SIZE"]):
+        if (t, s) not in kinds:
+            raise _fmt_error(path, f"PCD header: field {f!r} has TYPE {t} SIZE {s}; expected F 4/8, U 1/2/4 or "
+                                   f"I 1/2/4")
     dt = np.dtype([(f, "<" + kinds[(t, s)]) for f, t, s in zip(fields, hdr["TYPE"], hdr["SIZE"])])
     if mode == "binary":
         need = body_start + dt.itemsize * n
@@ -299,6 +343,8 @@ def _read_pcd(path: Path) -> PointCloud:
         for j, (f, t) in enumerate(zip(fields, hdr["TYPE"])):
             if f in ("rgb", "rgba"):  # packed 0x00RRGGBB: float bits (TYPE F) or an integer (TYPE U)
                 bits = [np.float32(float(v[j])).view(np.uint32) if t == "F" else int(float(v[j])) for v in vals]
+                if t != "F" and any(not 0 <= b < 2 ** 32 for b in bits):
+                    raise _fmt_error(path, f"PCD field {f!r}: packed colours must be integers 0..2^32-1")
                 col[f] = np.array(bits, dtype=np.uint32)
             else:
                 col[f] = np.array([float(v[j]) for v in vals])

@@ -35,6 +35,27 @@ def write_depth_png(path: str | Path, depth: np.ndarray, depth_scale: float = 0.
         f.write(buf.tobytes())
 
 
+def imread(path: str | Path, flags: int | None = None) -> np.ndarray:
+    """``cv2.imread`` that fails with an InputError naming the file (an unreadable, damaged or absurdly large
+    image: OpenCV raises cv2.error or returns None) and FileNotFoundError for a missing one. Default flags:
+    unchanged (bit depth and channels as stored)."""
+    import cv2
+
+    from depth3d.core.errors import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image {path} does not exist")
+    try:
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED if flags is None else flags)
+    except cv2.error as exc:
+        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+        raise InputError(f"{path}: not a readable image ({lines[-1] if lines else 'OpenCV error'})") from None
+    if img is None or img.size == 0:
+        raise InputError(f"{path}: not a readable image (damaged, truncated or not an image format OpenCV knows)")
+    return img
+
+
 def read_depth_png(path: str | Path) -> np.ndarray:
     """Read a 16-bit single-channel depth PNG as (H, W) uint16 raw units.
 
@@ -45,9 +66,7 @@ def read_depth_png(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"depth image {path} does not exist")
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise ValueError(f"{path}: not a readable image")
+    img = imread(path)
     if img.dtype != np.uint16:
         raise ValueError(f"{path}: expected a 16-bit depth PNG, got {img.dtype} "
                          f"({'8-bit' if img.dtype == np.uint8 else img.dtype}); 8-bit images cannot hold depth")
@@ -71,15 +90,24 @@ def write_color(path: str | Path, rgb: np.ndarray) -> None:
 
 
 def read_color(path: str | Path) -> np.ndarray:
-    """Read an image as (H, W, 3) uint8 RGB."""
+    """Read an 8-bit colour (or grey) image as (H, W, 3) uint8 RGB. InputError naming the file for an
+    unreadable image or one of another bit depth (a 16-bit depth PNG given as colour is refused, not
+    silently scaled)."""
     import cv2
 
+    from depth3d.core.errors import InputError
+
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image {path} does not exist")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(f"{path}: not a readable image")
+    img = imread(path)
+    if img.dtype != np.uint8:
+        raise InputError(f"{path}: expected an 8-bit colour image, got {img.dtype} "
+                         f"({'a 16-bit depth image?' if img.dtype == np.uint16 else 'not 8-bit'})")
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    elif img.shape[2] != 3:
+        raise InputError(f"{path}: expected a colour image with 1, 3 or 4 channels, got {img.shape[2]}")
     return np.ascontiguousarray(img[..., ::-1])
 
 

@@ -97,25 +97,49 @@ def read_labels(path: str | Path) -> list[SunRGBDObject]:
     return objs
 
 
-def read_frame(root: str | Path, frame_id: str | int, with_image: bool = True) -> SunRGBDFrame:
-    """Read frame ``frame_id`` (``1`` or ``"000001"``) of a SUN RGB-D folder."""
+def read_mat(path: str | Path) -> dict:
+    """The variables of a MATLAB ``.mat`` file (``scipy.io.loadmat``); InputError naming the file when it is
+    not one (scipy raises several kinds of errors for damaged files), FileNotFoundError when missing."""
     import scipy.io
 
+    from depth3d.core.errors import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"MATLAB file {path} does not exist")
+    try:
+        return scipy.io.loadmat(str(path))
+    except Exception as exc:  # noqa: BLE001 - MatReadError, ValueError, OSError, TypeError, ...
+        msg = " ".join(str(exc).split())[:160]
+        raise InputError(f"{path}: not a readable MATLAB file, damaged or truncated ({type(exc).__name__}: "
+                         f"{msg})") from None
+
+
+def read_instance_mat(path: str | Path) -> np.ndarray:
+    """The ``instance`` variable of a SUN RGB-D depth ``.mat``: (N, 6) float32 x, y, z, r, g, b (upright
+    frame, metres; colours 0..1). InputError naming the file for anything else."""
+    from depth3d.core.errors import InputError
+
+    mat = read_mat(path)
+    if "instance" not in mat:
+        raise InputError(f"{path}: expected a SUN RGB-D variable 'instance' (N x 6), found "
+                         f"{[k for k in mat if not k.startswith('__')]}")
+    raw = np.asarray(mat["instance"])
+    if raw.ndim != 2 or raw.shape[1] < 6 or not (np.issubdtype(raw.dtype, np.floating)
+                                                 or np.issubdtype(raw.dtype, np.integer)):
+        raise InputError(f"{path}: 'instance' must be a real N x 6 array (x, y, z, r, g, b), got "
+                         f"{raw.dtype} {raw.shape}")
+    return raw.astype(np.float32)
+
+
+def read_frame(root: str | Path, frame_id: str | int, with_image: bool = True) -> SunRGBDFrame:
+    """Read frame ``frame_id`` (``1`` or ``"000001"``) of a SUN RGB-D folder."""
     root = Path(root)
     fid = f"{int(frame_id):06d}" if str(frame_id).isdigit() else str(frame_id)
     mat_path = root / "depth" / f"{fid}.mat"
     if not mat_path.is_file():
         raise FileNotFoundError(f"SUN RGB-D depth file {mat_path} does not exist")
-    try:
-        mat = scipy.io.loadmat(str(mat_path))
-    except Exception as exc:
-        raise ValueError(f"{mat_path}: not a readable MATLAB file ({exc})") from None
-    if "instance" not in mat:
-        raise ValueError(f"{mat_path}: expected a variable 'instance' (N x 6), found "
-                         f"{[k for k in mat if not k.startswith('__')]}")
-    inst = np.asarray(mat["instance"], dtype=np.float32)
-    if inst.ndim != 2 or inst.shape[1] < 6:
-        raise ValueError(f"{mat_path}: 'instance' must be N x 6 (x, y, z, r, g, b), got {inst.shape}")
+    inst = read_instance_mat(mat_path)
     Rtilt, K = read_calib(root / "calib" / f"{fid}.txt")
     image = None
     if with_image and (root / "image" / f"{fid}.jpg").is_file():

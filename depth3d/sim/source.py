@@ -51,8 +51,10 @@ def _parse(rest: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                 opts[k] = str(v)
         except (TypeError, ValueError):
             raise InputError(f"sim source: option {k}={v!r} is not a number") from None
-    if opts["frames"] <= 0 or opts["width"] <= 0 or opts["height"] <= 0 or opts["fps"] <= 0:
-        raise InputError(f"sim source: frames, width, height and fps must be positive, got {opts}")
+    if not (opts["frames"] > 0 and opts["width"] > 0 and opts["height"] > 0 and 0 < opts["fps"] < float("inf")):
+        raise InputError(f"sim source: frames, width, height and fps must be positive (fps finite), got {opts}")
+    if opts["objects"] is not None and opts["objects"] < 0:
+        raise InputError(f"sim source: objects must be >= 0, got {opts['objects']}")
     if opts["noise"] not in ("realsense", "none"):
         raise InputError(f"sim source: noise must be 'realsense' or 'none', got {opts['noise']!r}")
     return target or "room", opts

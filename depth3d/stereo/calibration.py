@@ -219,12 +219,9 @@ def load_calibration(path: str | Path, image_size: tuple[int, int] | None = None
     elif path.suffix.lower() in (".yaml", ".yml"):
         import cv2
 
-        try:
-            fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
-        except cv2.error as exc:
-            _fail(path, f"OpenCV cannot parse it as YAML FileStorage ({str(exc).strip().splitlines()[-1]})")
-        if not fs.isOpened():
-            _fail(path, "OpenCV cannot open it as YAML FileStorage")
+        from depth3d.core.intrinsics import open_filestorage
+
+        fs = open_filestorage(path)
         try:
             for k in REQUIRED_KEYS:
                 node = fs.getNode(k)
@@ -452,5 +449,7 @@ def read_image_pairs(left: str | Sequence[str], right: str | Sequence[str], grey
     Li, Ri = [], []
     for a, b in zip(lf, rf):
         for f, out in ((a, Li), (b, Ri)):
-            out.append(cv2.imread(f, flag))
+            from depth3d.io.depth_png import imread
+
+            out.append(imread(f, flag))
     return Li, Ri, [Path(a).name for a in lf]

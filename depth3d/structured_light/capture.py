@@ -64,9 +64,9 @@ def read_capture(folder: str | Path, calibration: str | Path | SLCalibration | N
         if path is None:
             raise ValueError(f"capture folder {folder}: missing camera image {name}.png "
                              f"({len(patterns.names())} patterns expected, see patterns.json)")
-        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise ValueError(f"{path}: not a readable image")
+        from depth3d.io.depth_png import imread
+
+        img = imread(path)
         if img.ndim == 3:
             img = cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2GRAY)
         if shape is None:

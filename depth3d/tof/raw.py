@@ -205,9 +205,9 @@ class ToFRawFolder:
                     except Exception as exc:  # noqa: BLE001
                         raise ValueError(f"{path}: not a readable .npy array ({exc})") from None
                 else:
-                    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-                    if img is None:
-                        raise ValueError(f"{path}: not a readable image")
+                    from depth3d.io.depth_png import imread
+
+                    img = imread(path)
                     if img.dtype != np.uint16 or img.ndim != 2:
                         raise ValueError(f"{path}: expected a 16-bit single-channel PNG, got {img.dtype} "
                                          f"with shape {img.shape}")

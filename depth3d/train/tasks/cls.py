@@ -14,6 +14,7 @@ from pathlib import Path
 
 NAME = "cls"
 HELP = "train a point-cloud classifier (PointNet++ SSG/MSG, PointConv, SO-Net)"
+EVAL_HELP = "evaluate a point-cloud classifier checkpoint: accuracy, per-class accuracy"
 MODELS = ("pointnet2_ssg", "pointnet2_msg", "pointconv", "sonet")
 
 DEFAULTS = {

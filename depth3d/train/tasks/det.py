@@ -19,6 +19,7 @@ from pathlib import Path
 
 NAME = "det"
 HELP = "train a VoteNet 3D detector on scans in VoteNet's layout (simulator, SUN RGB-D, ScanNet)"
+EVAL_HELP = "evaluate a VoteNet checkpoint on scans: mAP/AR at IoU 0.25 and 0.5, per-class AP"
 LAYOUTS = ("votenet", "sunrgbd-frames", "scannet", "packed")
 MODEL_CONFIGS = ("micro", "tiny", "small", "full")
 
@@ -81,6 +82,15 @@ def load_split(cfg: dict, split: str):
     if not root.exists():
         raise FileNotFoundError(f"--data {root}: does not exist")
     layout = d.get("layout", "votenet")
+    if layout == "packed" and root.is_dir():
+        layout = "votenet"  # a `depth3d sim scans` folder where the config expects a `sim pack` file: read it
+        if split == "train":
+            import sys
+
+            print(f"note: {root} is a folder of scans, not a `depth3d sim pack` .npz: reading it in the votenet "
+                  f"layout (slower to load; `depth3d sim pack` makes the packed file)", file=sys.stderr)
+    elif layout != "packed" and root.is_file() and root.suffix.lower() == ".npz":
+        layout = "packed"
     ids = split_ids(root, split) if layout == "votenet" else None
     augment = bool(d.get("augment", True)) and split == "train"
     return build_dataset(str(root), layout, int(d.get("num_points", 8000)), augment, ids=ids)
