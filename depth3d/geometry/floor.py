@@ -307,6 +307,44 @@ def level_camera(points: np.ndarray, tilt: float | str = "auto", fallback_tilt_d
     return Levelling(tilt_rotation(float(tilt)), None, "given", float(tilt))
 
 
+def guess_frame(points: np.ndarray, seed: int = 0) -> tuple[str, str]:
+    """Whether a cloud of unknown frame is upright (x right, y forward, z up, as VoteNet's) or in the camera
+    frame (x right, y down, z forward), from the data: ``(frame, reason)`` with ``frame`` "upright" or
+    "camera" and ``reason`` one sentence saying why.
+
+    ``points``: (N, 3) metres (non-finite rows ignored; 20,000 sub-sampled). A depth camera sees only what
+    lies in front of it, so a camera-frame cloud has (almost) every point at z > 0; an upright view has its
+    floor below the origin (z < 0) and an upright room scan has it at z = 0. When every point is in front,
+    the floor decides: a floor plane under the camera (normal within 60 deg of -y, see
+    :func:`estimate_floor`) means camera frame; the lowest large plane with its normal within 20 deg of +z
+    (and nothing below it) means upright; both: the one holding more points; neither: camera."""
+    p = np.asarray(points, np.float64).reshape(-1, 3)
+    p = p[np.isfinite(p).all(1)]
+    if len(p) < 3:
+        return "camera", "too few points to tell; taken as the camera frame"
+    if len(p) > 20000:
+        p = p[np.random.default_rng(seed).choice(len(p), 20000, replace=False)]
+    behind = float(np.mean(p[:, 2] <= 0.01))
+    up_fl = estimate_floor(p, up_prior=UPRIGHT_UP, forward=UPRIGHT_FORWARD, max_tilt_deg=20.0, max_roll_deg=20.0,
+                           min_height=-np.inf, seed=seed)
+    up_txt = ("" if up_fl is None else
+              f"; its floor plane ({100 * up_fl.fraction:.0f}% of the points) is "
+              f"{np.degrees(np.arccos(np.clip(up_fl.normal[2], -1, 1))):.1f} deg from +z")
+    if behind > 0.01:
+        return "upright", (f"{100 * behind:.0f}% of the points lie at z <= 0, behind a camera (a camera-frame "
+                           f"cloud has every point in front, z > 0){up_txt}")
+    cam_fl = estimate_floor(p, seed=seed)
+    if cam_fl is not None and (up_fl is None or cam_fl.fraction >= up_fl.fraction):
+        pitch, roll = pitch_roll(cam_fl.normal)
+        return "camera", (f"every point lies in front (z > 0) and a floor plane ({100 * cam_fl.fraction:.0f}% of "
+                          f"the points) lies {cam_fl.camera_height:.2f} m below the origin along -y (camera "
+                          f"pitch {pitch:.0f} deg, roll {roll:.0f} deg)")
+    if up_fl is not None:
+        return "upright", (f"the lowest large plane is horizontal in z (nothing below it){up_txt}, and no floor "
+                           f"lies below the origin along -y")
+    return "camera", "every point lies in front (z > 0), as a depth camera sees them, and no floor plane either way"
+
+
 def level_cloud(points: np.ndarray, **kwargs) -> tuple[np.ndarray, FloorPlane | None]:
     """Camera-frame points (N, 3) (x right, y down, z forward, metres) -> (upright points (N, 3) float32,
     x right, y forward, z up, camera at the origin; the floor plane found or None). Without a floor the
