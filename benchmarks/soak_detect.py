@@ -76,6 +76,10 @@ def main() -> int:
     peak = max(r for _, r in warm)
     growth = (end - base) / base
     flat = growth <= args.tolerance and (peak - base) / base <= args.tolerance
+    import numpy as np
+
+    wf = np.array([f for f, _ in warm], float)
+    slope = float(np.polyfit(wf, [r for _, r in warm], 1)[0]) * 1000 if np.ptp(wf) > 0 else 0.0
     load = " ".join(open("/proc/loadavg").read().split()[:3])
     pick = [samples[int(i * (len(samples) - 1) / 8)] for i in range(9)]
     lines = ["## Soak: `stream --detect` memory over a long run", "",
@@ -89,8 +93,8 @@ def main() -> int:
              "|---|" + "---|" * len(pick),
              "| RSS MiB | " + " | ".join(f"{r:.1f}" for _, r in pick) + " |", "",
              f"RSS after warm-up (frame {warm[0][0]}) {base:.1f} MiB, at the end {end:.1f} MiB ({100 * growth:+.1f}%), "
-             f"peak after warm-up {peak:.1f} MiB: **{'flat' if flat else 'GROWING'}** (tolerance "
-             f"{100 * args.tolerance:.0f}%)."]
+             f"peak after warm-up {peak:.1f} MiB, trend {slope:+.2f} MiB per 1,000 frames (least squares after "
+             f"warm-up): **{'flat' if flat else 'GROWING'}** (tolerance {100 * args.tolerance:.0f}%)."]
     text = "\n".join(lines) + "\n"
     print(text)
     Path(args.output).write_text(text)

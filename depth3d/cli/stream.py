@@ -1,8 +1,9 @@
 """``depth3d stream``: frames from any source -> coloured cloud (-> voxels), shown, recorded, measured.
 
 Headless it prints once a second: frames per second, latency (frame delivered -> cloud ready) and the
-frames the source lost. ``--detect`` runs VoteNet on every Nth frame (levelled on the floor plane) and
-draws the boxes in the ``--view`` window, prints them headless, and writes them all with ``--boxes FILE``.
+frames the source lost. ``--detect`` runs VoteNet on every Nth frame's cloud as shown (after --min/--max-depth
+and --voxel; levelled on the floor plane), shows that cloud with its boxes and class names in the ``--view``
+window until the next detection, prints them headless, and streams them all to ``--boxes FILE``.
 Ctrl-C, SIGTERM or a lost camera stop it cleanly; a ``--record`` file is then finalised and replays.
 """
 
@@ -49,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     det = p.add_argument_group("3D detection (VoteNet)")
     det.add_argument("--detect", nargs="?", const="default", metavar="CHECKPOINT",
                      help="detect oriented 3D boxes in the stream (default checkpoint: data/votenet_synthetic.pt); "
-                          "boxes are drawn in the --view window (which then shows the levelled, upright cloud)")
+                          "detection runs on the cloud as shown (depth limits, voxel size); the --view window then shows "
+                          "each detected frame's levelled cloud with its boxes and class names")
     det.add_argument("--detect-every", type=int, default=5, metavar="N",
                      help="run detection on every Nth frame (default 5); boxes persist in between")
     det.add_argument("--tilt", type=tilt_arg, default=DEFAULT_TILT, metavar="DEG|auto",
