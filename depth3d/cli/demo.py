@@ -8,7 +8,7 @@ runs the shipped VoteNet (``data/votenet_synthetic.pt``) and writes, in ``-o/--o
   upright frame: x right, y forward, z up, metres, camera at the origin);
 * ``frame_NNNNNN_cloud.ply`` / ``frame_NNNNNN_boxes.ply``: the upright coloured cloud and the box line sets of
   the frame with the most detections;
-* ``demo_view.png``: that frame's cloud and boxes rendered off-screen (``--view`` opens a window instead).
+* ``demo_view.png``: that frame's cloud and boxes (with class names) rendered off-screen (``--view`` opens a window instead).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from depth3d.detection.detect import FrameDetector
     from depth3d.geometry import rgbd_to_cloud
     from depth3d.io.clouds import write_cloud
-    from depth3d.viz.boxes import boxes_to_lineset, write_boxes_ply
+    from depth3d.viz.boxes import boxes_to_labels, boxes_to_lineset, write_boxes_ply
     from depth3d.viz.viewer import show
 
     if args.every < 1:
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    det = FrameDetector(str(ckpt), device, args.threshold, tilt=DEFAULT_TILT)
+    det = FrameDetector(str(ckpt), device, args.threshold, tilt=DEFAULT_TILT, keep_records=True)
     best = None  # (number of boxes, index, upright cloud, boxes)
     times: list[float] = []
     with open_source(source) as src:
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(det.records)} frames in {sum(times):.2f} s (median {1e3 * float(np.median(times)):.0f} ms a frame: "
           f"cloud, levelling, detection)")
     print(f"wrote {out / 'boxes.json'}, {out / f'frame_{idx:06d}_cloud.ply'}, {out / f'frame_{idx:06d}_boxes.ply'}")
-    geoms = [up_cloud, boxes_to_lineset(boxes)]
+    geoms = [up_cloud, boxes_to_lineset(boxes), boxes_to_labels(boxes)]  # boxes with their class names
     view = dict(front=[0.0, -1.0, 0.9], up=[0.0, 0.0, 1.0], zoom=0.55)
     if args.view:
         show(geoms, title=f"depth3d demo: frame {idx}", **view)

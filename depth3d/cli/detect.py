@@ -17,7 +17,7 @@ from depth3d.cli import CLIError
 from depth3d.cli._common import add_force_arg, check_output_folder, refuse_existing, unique_stems
 
 DEFAULT_CKPT = Path(__file__).resolve().parents[2] / "data" / "votenet_synthetic.pt"
-SCAN_SUFFIXES = (".npz", ".ply", ".pcd", ".mat")
+SCAN_SUFFIXES = (".npz", ".npy", ".ply", ".pcd", ".mat", ".off", ".obj", ".stl", ".gltf", ".glb")
 # one default for detect, stream --detect and demo: levelling on the floor is safe now that it reports "no
 # floor" (and keeps a level camera) when no large horizontal plane lies below the camera
 DEFAULT_TILT: float | str = "auto"
@@ -28,7 +28,7 @@ def register(subparsers) -> None:
         "detect", help="detect oriented 3D boxes (VoteNet) in scans, SUN RGB-D frames or streams",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="scan file (.npz/.ply/.pcd/.mat), sunrgbd:ROOT:ID, or a source spec for "
+                   help="scan file (.npz/.npy/.ply/.pcd/.mat or a mesh), sunrgbd:ROOT:ID, or a source spec for "
                         "open_source (recording .bag/.db3, sim:..., realsense)")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--checkpoint", default=str(DEFAULT_CKPT), help=f"VoteNet checkpoint (default {DEFAULT_CKPT.name})")
@@ -42,7 +42,9 @@ def register(subparsers) -> None:
     p.add_argument("--num-points", type=int, default=None, help="points sampled per scan (default: checkpoint's)")
     p.add_argument("--frame", choices=("auto", "upright", "camera"), default="auto",
                    help="frame of the input cloud: upright (x right, y forward, z up) or camera (x right, y down, "
-                        "z forward); auto: .ply/.pcd/depth3d .npz clouds and streams are camera, the rest upright")
+                        "z forward); auto (default): VoteNet _pc.npz, ScanNet _vert.npy and SUN RGB-D are upright, "
+                        "streams are camera, and other clouds (.ply/.pcd/.npz, meshes) are told from the data "
+                        "(points behind the camera, which way the floor faces); the frame used and why is printed")
     p.add_argument("--tilt", type=tilt_arg, default=DEFAULT_TILT, metavar="DEG|auto",
                    help="camera pitch down in degrees for camera-frame inputs, or 'auto' (default, as in "
                         "stream --detect and demo): level each cloud on the floor plane in view; when no large "
@@ -82,22 +84,42 @@ def _print_levelling(spec: str, lev) -> None:
         print(f"depth3d detect: {spec}: {lev.message}", file=sys.stderr)
 
 
+def _scan_frame(spec: str, points, known: str, flag: str) -> str:
+    """The frame a scan is read in ("upright" or "camera"), said on stderr with the reason: ``--frame``
+    when given, else the format's own frame, else guessed from the data (where the floor is)."""
+    from depth3d.geometry.floor import guess_frame
+
+    if flag != "auto":
+        frame, why = flag, "as given by --frame"
+    elif known != "unknown":
+        frame, why = known, "the format is upright by definition"
+    else:
+        frame, why = guess_frame(points)
+    print(f"depth3d detect: {spec}: read as the {frame} frame ({why})", file=sys.stderr)
+    return frame
+
+
 def _is_scan(spec: str) -> bool:
     return spec.startswith("sunrgbd:") or Path(spec).suffix.lower() in SCAN_SUFFIXES
 
 
-def _render(points, boxes, view: bool, screenshot: str | None) -> None:
+def _render(points, boxes, view: bool, screenshot: str | None, colors=None) -> None:
+    """Show / render the upright cloud (its own colours, else grey by height) with the boxes and their
+    class names."""
     import numpy as np
 
     from depth3d.core.cloud import PointCloud
-    from depth3d.viz.boxes import boxes_to_lineset
+    from depth3d.viz.boxes import boxes_to_labels, boxes_to_lineset
     from depth3d.viz.viewer import show
 
     pts = np.asarray(points, np.float32) if points is not None and len(points) else np.zeros((1, 3), np.float32)
-    z = pts[:, 2]
-    g = np.clip((z - z.min()) / max(float(np.ptp(z)), 1e-6), 0, 1)
-    cols = np.stack([0.35 + 0.4 * g, 0.35 + 0.4 * g, 0.45 + 0.3 * g], 1)
-    geoms = [PointCloud(pts, cols), boxes_to_lineset(boxes)]
+    if colors is not None and len(colors) == len(pts):
+        cols = np.asarray(colors, np.float32)
+    else:
+        z = pts[:, 2]
+        g = np.clip((z - z.min()) / max(float(np.ptp(z)), 1e-6), 0, 1)
+        cols = np.stack([0.35 + 0.4 * g, 0.35 + 0.4 * g, 0.45 + 0.3 * g], 1)
+    geoms = [PointCloud(pts, cols), boxes_to_lineset(boxes), boxes_to_labels(boxes)]
     kw = dict(front=[0.0, -1.0, 0.8], up=[0.0, 0.0, 1.0], zoom=0.6)
     if screenshot:
         show(geoms, screenshot=screenshot, **kw)
@@ -127,30 +149,32 @@ def run(args) -> int:
     if args.screenshot:
         refuse_existing([args.screenshot], args.force)
     out.mkdir(parents=True, exist_ok=True)
-    last_points, last_boxes = None, []
+    last_points, last_boxes, last_colors = None, [], None
     for spec, name in zip(args.inputs, names):
         if _is_scan(spec):
-            pts, frame = load_scan(spec)
-            frame = frame if args.frame == "auto" else args.frame
-            if frame == "camera":
-                import numpy as np
+            import numpy as np
 
+            pts, rgb, frame = load_scan(spec, colors=True)
+            frame = _scan_frame(spec, pts, frame, args.frame)
+            if frame == "camera":
                 levelled: list = []
-                pts = camera_to_upright(np.asarray(pts)[:, :3], args.tilt, args.camera_height, levelled)
+                pts = camera_to_upright(pts, args.tilt, args.camera_height, levelled)
                 _print_levelling(spec, levelled[-1])
             res = det.detect(pts)
             if res.message:
                 print(f"depth3d detect: {spec}: {res.message}", file=sys.stderr)
+            # the colours of the points the detector kept (its finite rows)
+            cols = None if rgb is None or res.points is None else rgb[np.isfinite(pts[:, :3]).all(1)]
             write_boxes(out / f"{name}_boxes.json", res.boxes)
             write_boxes_ply(out / f"{name}_boxes.ply", res.boxes)
             if args.save_cloud and res.points is not None:
                 from depth3d.core.cloud import PointCloud
                 from depth3d.io.clouds import write_cloud
 
-                write_cloud(out / f"{name}_cloud.ply", PointCloud(res.points))
+                write_cloud(out / f"{name}_cloud.ply", PointCloud(res.points, cols))
             summary = ", ".join(f"{b['class']} {b['score']:.2f}" for b in res.boxes) or "no boxes"
             print(f"{spec}: {len(res.boxes)} boxes ({summary}) -> {out / (name + '_boxes.json')}")
-            last_points, last_boxes = res.points, res.boxes
+            last_points, last_boxes, last_colors = res.points, res.boxes, cols
         else:
             frames, levelled = [], []
             try:
@@ -168,7 +192,7 @@ def run(args) -> int:
                     frames.append({"index": int(idx), "timestamp": float(ts), "boxes": res.boxes,
                                    "levelling": levelled[-1].to_dict()})
                     print(f"{spec} frame {idx}: {len(res.boxes)} boxes")
-                    last_points, last_boxes = res.points, res.boxes
+                    last_points, last_boxes, last_colors = res.points, res.boxes, None
             except ImportError as exc:
                 raise CLIError(f"{spec}: not a scan file ({', '.join(SCAN_SUFFIXES)}) and no source can open it "
                                f"({exc})") from None
@@ -177,5 +201,5 @@ def run(args) -> int:
             with atomic_write(out / f"{name}_boxes.json", "w") as f:
                 json.dump({"frame": "upright", "source": spec, "frames": frames}, f, indent=1)
     if args.view or args.screenshot:
-        _render(last_points, last_boxes, args.view, args.screenshot)
+        _render(last_points, last_boxes, args.view, args.screenshot, last_colors)
     return 0

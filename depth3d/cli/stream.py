@@ -1,8 +1,9 @@
 """``depth3d stream``: frames from any source -> coloured cloud (-> voxels), shown, recorded, measured.
 
 Headless it prints once a second: frames per second, latency (frame delivered -> cloud ready) and the
-frames the source lost. ``--detect`` runs VoteNet on every Nth frame (levelled on the floor plane) and
-draws the boxes in the ``--view`` window, prints them headless, and writes them all with ``--boxes FILE``.
+frames the source lost. ``--detect`` runs VoteNet on every Nth frame's cloud as shown (after --min/--max-depth
+and --voxel; levelled on the floor plane), shows that cloud with its boxes and class names in the ``--view``
+window until the next detection, prints them headless, and streams them all to ``--boxes FILE``.
 Ctrl-C, SIGTERM or a lost camera stop it cleanly; a ``--record`` file is then finalised and replays.
 """
 
@@ -51,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     det = p.add_argument_group("3D detection (VoteNet)")
     det.add_argument("--detect", nargs="?", const="default", metavar="CHECKPOINT",
                      help="detect oriented 3D boxes in the stream (default checkpoint: data/votenet_synthetic.pt); "
-                          "boxes are drawn in the --view window (which then shows the levelled, upright cloud)")
+                          "detection runs on the cloud as shown (depth limits, voxel size); the --view window then shows "
+                          "each detected frame's levelled cloud with its boxes and class names")
     det.add_argument("--detect-every", type=int, default=5, metavar="N",
                      help="run detection on every Nth frame (default 5); boxes persist in between")
     det.add_argument("--tilt", type=tilt_arg, default=DEFAULT_TILT, metavar="DEG|auto",
@@ -89,13 +91,17 @@ class _Preview:
         self.viewer = LiveViewer(title="depth3d stream")
         self.closed = False
 
-    def update(self, frame, cloud, boxes=None, rotation=None) -> None:
+    def update(self, frame, cloud, boxes=None, rotation=None, hold: bool = False) -> None:
         """Show ``frame``'s images and ``cloud`` (camera frame); with ``rotation`` (camera -> upright) the
-        cloud is shown upright together with ``boxes`` (upright frame)."""
+        cloud is shown upright together with ``boxes`` (upright frame, detected on this cloud). ``hold``:
+        keep the 3D window's content (only handle its events)."""
         import cv2
         import numpy as np
 
-        if cloud is not None:
+        if hold:
+            if not self.viewer.poll():
+                self.closed = True
+        elif cloud is not None:
             if rotation is not None:
                 from depth3d.core.cloud import PointCloud
 
@@ -148,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
                        code=2)
     if args.detect_every < 1:
         raise CLIError("--detect-every must be >= 1", code=2)
-    detector = _make_detector(args) if args.detect else None
+    detector = _make_detector(args)  # None without --detect
     signal.signal(signal.SIGTERM, _sigterm)
     source = open_source(args.source, **_source_options(args))
     recorder = preview = None
@@ -166,6 +172,11 @@ def run(args: argparse.Namespace) -> int:
                 recorder = Recorder(args.record)
             if args.view:
                 preview = _Preview()
+            if detector is not None and args.boxes:
+                from depth3d.detection.detect import BoxesLog
+
+                # records go to the file as they come (none kept in memory); renamed into place at the end
+                detector.log = BoxesLog(args.boxes, source=args.source, checkpoint=detector.checkpoint)
             n, lost = _loop(args, source, recorder, preview, detector)
     except KeyboardInterrupt:
         interrupted = True
@@ -177,8 +188,10 @@ def run(args: argparse.Namespace) -> int:
             n_rec = recorder.frames_written
         if preview is not None:
             preview.close()
-        if detector is not None and args.boxes and detector.records:
-            detector.write(args.boxes)
+        if detector is not None and detector.log is not None:
+            detector.log.close()
+            print(f"wrote the boxes of {detector.log.count} frames to {args.boxes}",
+                  file=sys.stderr if args.quiet else sys.stdout, flush=True)
     if recorder is not None:
         print(f"recorded {n_rec} frames to {args.record}", file=sys.stderr if args.quiet else sys.stdout,
               flush=True)
@@ -192,12 +205,29 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _make_detector(args: argparse.Namespace):
+    """The FrameDetector of ``--detect`` (None without it), after checking the detection options: the
+    ``--boxes`` file must be writable (a .json path in an existing folder) before any frame is processed."""
     from pathlib import Path
 
     from depth3d.core.device import resolve_device
     from depth3d.cli.detect import DEFAULT_CKPT
     from depth3d.detection.detect import FrameDetector
 
+    if args.boxes and not args.detect:
+        raise CLIError(f"--boxes {args.boxes}: needs --detect (boxes come from detection)", code=2)
+    if not args.detect:
+        return None
+    if args.boxes:
+        boxes = Path(args.boxes)
+        if boxes.is_dir():
+            raise CLIError(f"--boxes {boxes}: is a folder; expected a .json file to write", code=2)
+        if boxes.suffix.lower() != ".json":
+            raise CLIError(f"--boxes {boxes}: expected a .json file name", code=2)
+        if not boxes.parent.is_dir():
+            raise CLIError(f"--boxes {boxes}: folder {boxes.parent} does not exist", code=2)
+        if boxes.exists():
+            print(f"depth3d stream: --boxes {boxes} exists and will be replaced at the end of the run",
+                  file=sys.stderr, flush=True)
     ckpt = DEFAULT_CKPT if args.detect == "default" else Path(args.detect)
     if not ckpt.is_file():
         raise CLIError(f"--detect {ckpt}: checkpoint does not exist (train one with `depth3d train det`)", code=2)
@@ -209,7 +239,7 @@ def _loop(args, source, recorder, preview, detector=None) -> tuple[int, str | No
     from depth3d.capture.source import SourceError
 
     pipeline = None
-    if not args.no_cloud or preview is not None:
+    if not args.no_cloud or preview is not None or detector is not None:
         from depth3d.capture.pipeline import StreamPipeline
 
         # builds/loads the compiled kernels (and torch) before the first frame is timed
@@ -235,20 +265,25 @@ def _loop(args, source, recorder, preview, detector=None) -> tuple[int, str | No
                 time.sleep(min(wait, 1.0))
         t_frame = time.perf_counter()
         cloud = None
-        if pipeline is not None:
+        due = detector is not None and n % detector.every == 0
+        if pipeline is not None and (not args.no_cloud or preview is not None or due):
             cloud = pipeline.cloud(frame)
             total_points = len(cloud.points)
         if recorder is not None:
             recorder.add_frame(frame)
-        fresh = detector is not None and detector.process(n, frame) is not None
+        # detection on exactly the points shown: the depth-limited (--min/--max-depth), voxel down-sampled cloud
+        fresh = due and detector.process(n, frame, points=cloud.points) is not None
         if fresh and args.quiet is False and preview is None:
             print(f"frame {n}: {len(detector.boxes)} boxes ({detector.summary()}) in "
                   f"{1e3 * detector.seconds[-1]:.0f} ms", flush=True)
         if preview is not None:
-            if detector is not None and detector.rotation is not None and cloud is not None:
-                preview.update(frame, cloud, detector.boxes, detector.rotation)
-            else:
+            if detector is None:
                 preview.update(frame, cloud)
+            else:
+                # the 3D window shows the cloud of the detected frame with its boxes (both levelled with that
+                # frame's rotation) and holds it until the next detection; the colour | depth window is live
+                preview.update(frame, cloud if fresh else None, detector.boxes, detector.rotation if fresh else None,
+                               hold=not fresh)
             if preview.closed:
                 n += 1
                 break

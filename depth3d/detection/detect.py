@@ -62,16 +62,34 @@ def camera_to_upright(points: np.ndarray, tilt_deg: float | str = 0.0, camera_he
     return out.astype(np.float32)
 
 
-def load_scan(spec: str) -> tuple[np.ndarray, str]:
-    """(points (N, 3+) float32, frame "upright"|"camera") of a scan file: VoteNet ``*_pc.npz`` (key ``pc``,
-    upright), a depth3d cloud ``.npz``/``.ply``/``.pcd`` (reported as "camera": the toolkit's clouds are
-    camera-frame unless told otherwise), a SUN RGB-D ``.mat`` (``instance``, upright) or ``sunrgbd:ROOT:ID``."""
+def load_scan(spec: str, colors: bool = False):
+    """A scan file's points and frame: ``(points (N, 3+) float32, frame)``, or with ``colors=True``
+    ``(points (N, 3) float32, colours (N, 3) float32 0..1 or None, frame)``.
+
+    ``frame``: "upright" (x right, y forward, z up) for the formats that are upright by definition: VoteNet
+    ``*_pc.npz`` (key ``pc``), ScanNet ``*_vert.npy``, a SUN RGB-D ``.mat`` (``instance``) or
+    ``sunrgbd:ROOT:ID``; "unknown" for other clouds (``.ply``/``.pcd``/depth3d ``.npz``/meshes), whose frame
+    :func:`depth3d.geometry.floor.guess_frame` tells from the data."""
+    pts, rgb, frame = _load_scan(spec)
+    if not colors:
+        return pts, frame
+    xyz = np.ascontiguousarray(pts[:, :3], np.float32)
+    if rgb is None and pts.shape[1] >= 6:  # x, y, z, r, g, b arrays (SUN RGB-D, VoteNet)
+        rgb = np.asarray(pts[:, 3:6], np.float32)
+        finite = np.isfinite(rgb)
+        if finite.any() and float(rgb[finite].max()) > 1.0:  # 0..255
+            rgb = rgb / 255.0
+        rgb = np.clip(np.nan_to_num(rgb), 0.0, 1.0)
+    return xyz, rgb, frame
+
+
+def _load_scan(spec: str) -> tuple[np.ndarray, np.ndarray | None, str]:
     if spec.startswith("sunrgbd:"):
         _, root, fid = spec.split(":", 2)
         from depth3d.io.sunrgbd import read_frame
 
         fr = read_frame(root, fid, with_image=False)
-        return np.concatenate([fr.points, fr.colors], 1), "upright"
+        return np.concatenate([fr.points, fr.colors], 1), None, "upright"
     path = Path(spec)
     if not path.is_file():
         raise FileNotFoundError(f"scan {path} does not exist")
@@ -79,15 +97,17 @@ def load_scan(spec: str) -> tuple[np.ndarray, str]:
     if suf == ".mat":
         from depth3d.io.sunrgbd import read_instance_mat
 
-        return read_instance_mat(path), "upright"
+        return read_instance_mat(path), None, "upright"
     from depth3d.io.clouds import read_cloud
 
     cloud = read_cloud(path)  # checks the file (a damaged archive is an error naming it)
     if suf == ".npz":
         with np.load(path, allow_pickle=False) as z:
             if "pc" in z:
-                return np.asarray(z["pc"], np.float32), "upright"
-    return np.asarray(cloud.points, np.float32), "camera"
+                return np.asarray(z["pc"], np.float32), None, "upright"
+    rgb = None if cloud.colors is None else np.asarray(cloud.colors, np.float32)
+    return (np.asarray(cloud.points, np.float32), rgb,
+            "upright" if path.name.lower().endswith("_vert.npy") else "unknown")
 
 
 @dataclass
@@ -160,29 +180,76 @@ def camera_points(frame) -> np.ndarray:
     return pts[np.isfinite(pts).all(1) & (pts[:, 2] > 0)]
 
 
+class BoxesLog:
+    """Per-frame detection records streamed to a boxes JSON file as they come, so a long run keeps none in
+    memory: ``{"frame": "upright", **extra, "frames": [record, ...]}``. The file is written under a temporary
+    name beside ``path`` and renamed over it by :meth:`close` (atomic: a reader never sees half a file)."""
+
+    def __init__(self, path: str | Path, **extra) -> None:
+        """``path``: the JSON file (its folder must exist); ``extra``: JSON-ready fields of the header."""
+        import json
+
+        from depth3d.io.atomic import atomic_write
+
+        self.path = Path(path)
+        self.count = 0
+        self._cm = atomic_write(self.path, "w")
+        self._f = self._cm.__enter__()
+        head = json.dumps({"frame": "upright", **extra})
+        self._f.write(head[:-1] + (", " if len(head) > 2 else "") + '"frames": [')
+
+    def add(self, record: dict) -> None:
+        """Append one frame's record (JSON-ready dict)."""
+        import json
+
+        self._f.write(("," if self.count else "") + "\n" + json.dumps(record))
+        self.count += 1
+
+    def close(self) -> None:
+        """Finish the JSON and move it into place (once; later calls do nothing)."""
+        if self._f is None:
+            return
+        self._f.write("\n]}\n")
+        f, self._f = self._f, None
+        f.flush()
+        self._cm.__exit__(None, None, None)
+
+
 class FrameDetector:
     """VoteNet on every ``every``-th frame of a stream, each frame levelled with ``tilt`` (degrees or "auto",
-    see :func:`upright_rotation_for`); keeps the latest boxes and rotation and a record per processed frame
-    (``depth3d stream --detect``, ``depth3d demo``).
+    see :func:`upright_rotation_for`); keeps the latest boxes and rotation (``depth3d stream --detect``,
+    ``depth3d demo``).
 
-    ``warn_no_floor``: warn when ``tilt="auto"`` finds no floor (a live stream passes False: it would warn on
-    every frame that looks at a wall)."""
+    The record of each processed frame (index, timestamp, boxes, rotation, levelling) is kept in
+    ``records`` only with ``keep_records=True`` (a short replay that writes them at the end), and streamed
+    to ``log`` (:class:`BoxesLog`) when given; otherwise only ``last_record`` is kept, so memory stays flat
+    over any number of frames. ``warn_no_floor``: warn when ``tilt="auto"`` finds no floor (a live stream
+    passes False: it would warn on every frame that looks at a wall)."""
 
     def __init__(self, checkpoint: str | Path, device: str = "cpu", threshold: float = 0.5, every: int = 1,
-                 tilt: float | str = "auto", warn_no_floor: bool = True, nms: str = "agnostic") -> None:
+                 tilt: float | str = "auto", warn_no_floor: bool = True, nms: str = "agnostic",
+                 keep_records: bool = False, log: BoxesLog | None = None) -> None:
         """``nms``: "agnostic" (default, the reference demo's) or "class" (see
         :func:`depth3d.detection.decode.demo_config`)."""
+        from collections import deque
+
         post = demo_config(threshold, nms)
         self.det = Detector(checkpoint, device, post=post)
+        self.checkpoint = str(checkpoint)
         self.every, self.tilt, self.warn_no_floor = every, tilt, warn_no_floor
         self.boxes: list[dict] = []
         self.rotation: np.ndarray | None = None  # camera -> upright of the last processed frame
+        self.points: np.ndarray | None = None  # the camera-frame points (N, 3) the latest boxes came from
+        self.keep_records, self.log = keep_records, log
         self.records: list[dict] = []
-        self.seconds: list[float] = []
+        self.last_record: dict | None = None
+        self.processed = 0
+        self.seconds: deque[float] = deque(maxlen=1000)  # the latest detection times
 
     def process(self, i: int, frame, points: np.ndarray | None = None) -> DetectResult | None:
-        """Detect on frame ``i`` when it is due (else None). ``points``: the frame's camera-frame points (N, 3)
-        when the caller already has them (default: :func:`camera_points`)."""
+        """Detect on frame ``i`` when it is due (else None). ``points``: the camera-frame points (N, 3) to
+        detect on, e.g. the depth-limited, voxel down-sampled cloud a viewer shows (default: every valid depth
+        pixel, :func:`camera_points`)."""
         import time
 
         if i % self.every:
@@ -197,12 +264,17 @@ class FrameDetector:
                 warnings.warn(lev.message, stacklevel=2)
             self.rotation = lev.rotation
         res = self.det.detect(pts @ self.rotation.T)
-        self.boxes = res.boxes
+        self.boxes, self.points = res.boxes, pts
         self.seconds.append(time.perf_counter() - t0)
-        self.records.append({"index": int(frame.index if frame.index is not None else i),
-                             "timestamp": float(frame.timestamp), "boxes": res.boxes,
-                             "camera_to_upright": self.rotation.tolist(), "message": res.message,
-                             "levelling": lev.to_dict()})
+        self.processed += 1
+        self.last_record = {"index": int(frame.index if frame.index is not None else i),
+                            "timestamp": float(frame.timestamp), "boxes": res.boxes,
+                            "camera_to_upright": self.rotation.tolist(), "message": res.message,
+                            "num_points": int(len(pts)), "levelling": lev.to_dict()}
+        if self.keep_records:
+            self.records.append(self.last_record)
+        if self.log is not None:
+            self.log.add(self.last_record)
         return res
 
     def summary(self) -> str:
@@ -210,13 +282,14 @@ class FrameDetector:
         return ", ".join(f"{b['class']} {b['score']:.2f}" for b in self.boxes) or "no boxes"
 
     def write(self, path: str | Path, **extra) -> None:
-        """All records as JSON ``{"frame": "upright", **extra, "frames": [...]}``, atomically."""
-        import json
-
-        from depth3d.core.atomic import atomic_write
-
-        with atomic_write(path, "w") as f:
-            json.dump({"frame": "upright", **extra, "frames": self.records}, f, indent=1)
+        """The kept records (``keep_records=True``) as JSON ``{"frame": "upright", **extra, "frames": [...]}``,
+        atomically."""
+        if not self.keep_records:
+            raise RuntimeError("FrameDetector.write needs keep_records=True (or stream them with log=BoxesLog)")
+        log = BoxesLog(path, **extra)
+        for r in self.records:
+            log.add(r)
+        log.close()
 
 
 def frames_to_clouds(spec: str, every: int = 1, max_frames: int | None = None, tilt_deg: float | str = 0.0,

@@ -130,11 +130,17 @@ def estimate_floor(points: np.ndarray, up_prior: tuple[float, float, float] = CA
     if iterations // 2:
         from scipy.spatial import cKDTree
 
+        # the neighbours of each seed within 0.5 m, in ascending index, as one array of (seed, point) pairs
+        # (a ball query per seed returns Python lists, which cost more than the rest of the search)
         seeds = tri[n_glob:, 0]
-        nbrs = cKDTree(p).query_ball_point(p[seeds], r=0.5)
-        for k, nb in enumerate(nbrs):
-            if len(nb) >= 3:
-                tri[n_glob + k, 1:] = np.asarray(nb)[rng.integers(0, len(nb), size=2)]
+        pairs = cKDTree(p[seeds]).sparse_distance_matrix(cKDTree(p), 0.5, output_type="ndarray")
+        flat = np.sort(pairs["i"].astype(np.int64) * len(p) + pairs["j"])  # row-major (seed, point)
+        counts = np.bincount(pairs["i"], minlength=len(seeds))
+        has = np.flatnonzero(counts >= 3)
+        # one draw for all seeds: the same numbers as one rng.integers(0, count, 2) per seed in turn
+        j = rng.integers(0, counts[has, None], size=(len(has), 2))
+        starts = np.cumsum(counts) - counts
+        tri[n_glob + has, 1:] = flat[starts[has, None] + j] % len(p)
     a, b, c = p[tri[:, 0]], p[tri[:, 1]], p[tri[:, 2]]
     n = np.cross(b - a, c - a)
     norm = np.linalg.norm(n, axis=1)
@@ -142,26 +148,35 @@ def estimate_floor(points: np.ndarray, up_prior: tuple[float, float, float] = CA
     n[ok] /= norm[ok, None]
     n *= np.where(n @ up < 0, -1.0, 1.0)[:, None]
     ok &= n @ up > cos_max
+    # the checks of _plane_ok, one plane at a time (a gemv each: faster than blocks of planes at once) with
+    # the cheap ones first: angle, roll and height for all planes, then nothing below, then support
+    d_all = -np.einsum("ij,ij->i", n, a)
+    cu_all = n @ up
+    ok &= (cu_all >= cos_max) & (np.abs(n @ right) <= tan_roll * cu_all) & (d_all >= min_height)
+    neg3tol, max_below = -3 * tol, 0.005 * len(p)
     cands = []
     for i in np.flatnonzero(ok):
-        d = -float(n[i] @ a[i])
-        good, inl = _plane_ok(n[i], d, p, tol, up, right, cos_max, tan_roll, min_height, min_count)
-        if good:
-            # support weighted by agreement with the prior: a wall ahead of a steeply pitched camera can
-            # hold as many points as the floor, but lies further from the prior up direction
-            # support counted in the narrow band: the wide far-range band lets a plane slanting through
-            # the far part of the scene gather as many points as a floor that fills only a corner of the view
-            narrow = np.count_nonzero(np.abs(p @ n[i] + d) < inlier_dist)
-            cands.append((narrow * float(n[i] @ up), i, d, inl))
+        h = p @ n[i]
+        h += d_all[i]
+        if np.count_nonzero(h < neg3tol) > max_below:
+            continue  # something (a floor) lies below: not the lowest plane
+        np.abs(h, out=h)
+        if np.count_nonzero(h < tol) < min_count:
+            continue
+        # support counted in the narrow band and weighted by agreement with the prior: a wall ahead of a
+        # steeply pitched camera can hold as many points as the floor but lies further from the prior up
+        # direction, and the wide far-range band lets a plane slanting through the far part of the scene
+        # gather as many points as a floor that fills only a corner of the view
+        cands.append((np.count_nonzero(h < inlier_dist) * float(cu_all[i]), i, float(d_all[i])))
     cands.sort(key=lambda t: -t[0])
     tried: list[tuple[np.ndarray, float]] = []
-    for _, i, d, inl in cands:
+    for _, i, d in cands:
         if any(float(n[i] @ tn) > np.cos(np.deg2rad(2.0)) and abs(d - td) < 2 * inlier_dist for tn, td in tried):
             continue  # the same plane as one already refined and rejected
         if len(tried) >= 8:
             break
         tried.append((n[i], d))
-        normal, offset = _refine(p[inl], up)
+        normal, offset = _refine(p[np.abs(p @ n[i] + d) < tol], up)
         # once more on the refined plane's own band (the hypothesis' band may hold a slanted slice)
         normal, offset = _refine(p[np.abs(p @ normal + offset) < tol], up) if np.count_nonzero(
             np.abs(p @ normal + offset) < tol) >= 3 else (normal, offset)
@@ -290,6 +305,44 @@ def level_camera(points: np.ndarray, tilt: float | str = "auto", fallback_tilt_d
                f"roll of level); assuming the camera is pitched {fallback_tilt_deg:g} deg")
         return Levelling(tilt_rotation(fallback_tilt_deg), None, "fallback", float(fallback_tilt_deg), msg)
     return Levelling(tilt_rotation(float(tilt)), None, "given", float(tilt))
+
+
+def guess_frame(points: np.ndarray, seed: int = 0) -> tuple[str, str]:
+    """Whether a cloud of unknown frame is upright (x right, y forward, z up, as VoteNet's) or in the camera
+    frame (x right, y down, z forward), from the data: ``(frame, reason)`` with ``frame`` "upright" or
+    "camera" and ``reason`` one sentence saying why.
+
+    ``points``: (N, 3) metres (non-finite rows ignored; 20,000 sub-sampled). A depth camera sees only what
+    lies in front of it, so a camera-frame cloud has (almost) every point at z > 0; an upright view has its
+    floor below the origin (z < 0) and an upright room scan has it at z = 0. When every point is in front,
+    the floor decides: a floor plane under the camera (normal within 60 deg of -y, see
+    :func:`estimate_floor`) means camera frame; the lowest large plane with its normal within 20 deg of +z
+    (and nothing below it) means upright; both: the one holding more points; neither: camera."""
+    p = np.asarray(points, np.float64).reshape(-1, 3)
+    p = p[np.isfinite(p).all(1)]
+    if len(p) < 3:
+        return "camera", "too few points to tell; taken as the camera frame"
+    if len(p) > 20000:
+        p = p[np.random.default_rng(seed).choice(len(p), 20000, replace=False)]
+    behind = float(np.mean(p[:, 2] <= 0.01))
+    up_fl = estimate_floor(p, up_prior=UPRIGHT_UP, forward=UPRIGHT_FORWARD, max_tilt_deg=20.0, max_roll_deg=20.0,
+                           min_height=-np.inf, seed=seed)
+    up_txt = ("" if up_fl is None else
+              f"; its floor plane ({100 * up_fl.fraction:.0f}% of the points) is "
+              f"{np.degrees(np.arccos(np.clip(up_fl.normal[2], -1, 1))):.1f} deg from +z")
+    if behind > 0.01:
+        return "upright", (f"{100 * behind:.0f}% of the points lie at z <= 0, behind a camera (a camera-frame "
+                           f"cloud has every point in front, z > 0){up_txt}")
+    cam_fl = estimate_floor(p, seed=seed)
+    if cam_fl is not None and (up_fl is None or cam_fl.fraction >= up_fl.fraction):
+        pitch, roll = pitch_roll(cam_fl.normal)
+        return "camera", (f"every point lies in front (z > 0) and a floor plane ({100 * cam_fl.fraction:.0f}% of "
+                          f"the points) lies {cam_fl.camera_height:.2f} m below the origin along -y (camera "
+                          f"pitch {pitch:.0f} deg, roll {roll:.0f} deg)")
+    if up_fl is not None:
+        return "upright", (f"the lowest large plane is horizontal in z (nothing below it){up_txt}, and no floor "
+                           f"lies below the origin along -y")
+    return "camera", "every point lies in front (z > 0), as a depth camera sees them, and no floor plane either way"
 
 
 def level_cloud(points: np.ndarray, **kwargs) -> tuple[np.ndarray, FloorPlane | None]:

@@ -71,6 +71,57 @@ def boxes_to_lineset(boxes: list[dict], classes: Sequence[str] | None = None):
     return ls
 
 
+def box_label(box: dict) -> str:
+    """The text drawn beside a box: its class name and score ("chair 0.93"), or the class alone."""
+    name = str(box.get("class", box.get("class_id", "")))
+    return f"{name} {float(box['score']):.2f}" if "score" in box else name
+
+
+def boxes_to_labels(boxes: list[dict], classes: Sequence[str] | None = None, letter_height: float = 0.12,
+                    up: Sequence[float] = (0.0, 0.0, 1.0), facing: Sequence[float] = (0.0, -1.0, 0.0)):
+    """One ``open3d.geometry.TriangleMesh`` holding each box's :func:`box_label` as flat 3D text (Open3D's
+    ``t.geometry.TriangleMesh.create_text``; renders in the legacy Visualizer, windows and off-screen alike),
+    centred above the box's top centre, coloured as the box.
+
+    ``letter_height``: metres; ``up``/``facing``: the text's up direction and the direction it faces (towards
+    the viewer), in the boxes' frame (default: upright frame seen from behind the camera, z up, facing -y).
+    An empty mesh when there are no boxes, or when this Open3D build cannot make text."""
+    import open3d as o3d
+
+    mesh = o3d.geometry.TriangleMesh()
+    u = np.asarray(up, np.float64)
+    u = u / np.linalg.norm(u)
+    nrm = np.asarray(facing, np.float64)
+    nrm = nrm - (nrm @ u) * u
+    nrm = nrm / np.linalg.norm(nrm)
+    rot = np.stack([np.cross(u, nrm), u, nrm], 1)  # text (x right, y up, z out) -> boxes' frame
+    verts, tris, cols = [], [], []
+    offset = 0
+    for i, b in enumerate(boxes):
+        try:
+            text = o3d.t.geometry.TriangleMesh.create_text(box_label(b), depth=0.0).to_legacy()
+        except (AttributeError, RuntimeError):  # no text support in this build
+            return mesh
+        v = np.asarray(text.vertices, np.float64)
+        if len(v) == 0:
+            continue
+        scale = letter_height / 14.0  # create_text draws letters about 14 units tall
+        lo, hi = v.min(0), v.max(0)
+        v = (v - [(lo[0] + hi[0]) / 2, lo[1], 0.0]) * scale  # centred, standing on its baseline
+        top = np.asarray(box_dict_corners(b))
+        anchor = top.mean(0) + u * (float(np.max(top @ u) - top.mean(0) @ u) + 0.3 * letter_height)
+        verts.append(v @ rot.T + anchor)
+        tris.append(np.asarray(text.triangles) + offset)
+        cols.append(np.repeat(_box_color(b, i, classes)[None], len(v), 0))
+        offset += len(v)
+    if verts:
+        mesh.vertices = o3d.utility.Vector3dVector(np.concatenate(verts))
+        mesh.triangles = o3d.utility.Vector3iVector(np.concatenate(tris).astype(np.int32))
+        mesh.vertex_colors = o3d.utility.Vector3dVector(np.concatenate(cols))
+        mesh.compute_vertex_normals()
+    return mesh
+
+
 def write_boxes_ply(path: str | Path, boxes: list[dict], classes: Sequence[str] | None = None) -> None:
     """Boxes as one ASCII PLY of line sets (8 vertices and 12 edges a box, coloured as
     :func:`boxes_to_lineset`), atomically."""

@@ -76,6 +76,7 @@ def show(geometries: Sequence[Any], *, screenshot: str | Path | None = None, wid
         opt = vis.get_render_option()
         opt.point_size = point_size
         opt.background_color = np.asarray(background, dtype=np.float64)
+        opt.mesh_show_back_face = True  # flat label text (viz.boxes.boxes_to_labels) from either side
         ctl = vis.get_view_control()
         ctl.set_front(list(front) if front is not None else [0.0, 0.0, -1.0])
         ctl.set_up(list(up) if up is not None else [0.0, -1.0, 0.0])
@@ -121,8 +122,10 @@ class LiveViewer:
         if not self.vis.create_window(window_name=title, width=width, height=height, visible=True):
             raise RuntimeError("Open3D could not create a window (no working OpenGL display?)")
         self.vis.get_render_option().point_size = point_size
+        self.vis.get_render_option().mesh_show_back_face = True
         self.pcd = o3d.geometry.PointCloud()
         self.boxes = o3d.geometry.LineSet()
+        self.labels = o3d.geometry.TriangleMesh()  # class names beside the boxes
         self._added = False
         self.closed = False
 
@@ -131,7 +134,8 @@ class LiveViewer:
 
         ``view`` (used when the window first shows something): "camera" (points in the camera frame, x right,
         y down, z forward: seen from the camera) or "upright" (x right, y forward, z up: seen from behind
-        and above the origin)."""
+        and above the origin). Boxes are drawn with their class names and scores (3D text above each box,
+        facing the viewer of that ``view``); draw the cloud the boxes were detected on, in the same frame."""
         o3d = self._o3d
         c = cloud.to_numpy()
         self.pcd.points = o3d.utility.Vector3dVector(np.asarray(c.points, dtype=np.float64))
@@ -140,11 +144,18 @@ class LiveViewer:
         if boxes is not None:
             from depth3d.viz.boxes import boxes_to_lineset
 
+            from depth3d.viz.boxes import boxes_to_labels
+
             ls = boxes_to_lineset(boxes)
             self.boxes.points, self.boxes.lines, self.boxes.colors = ls.points, ls.lines, ls.colors
+            lab = (boxes_to_labels(boxes) if view == "upright" else
+                   boxes_to_labels(boxes, up=(0.0, -1.0, 0.0), facing=(0.0, 0.0, -1.0)))
+            self.labels.vertices, self.labels.triangles = lab.vertices, lab.triangles
+            self.labels.vertex_colors, self.labels.vertex_normals = lab.vertex_colors, lab.vertex_normals
         if not self._added:
             self.vis.add_geometry(self.pcd)
             self.vis.add_geometry(self.boxes)
+            self.vis.add_geometry(self.labels, reset_bounding_box=False)
             ctl = self.vis.get_view_control()
             if view == "upright":
                 ctl.set_front([0.0, -1.0, 0.6])
@@ -156,6 +167,12 @@ class LiveViewer:
         else:
             self.vis.update_geometry(self.pcd)
             self.vis.update_geometry(self.boxes)
+            self.vis.update_geometry(self.labels)
+        return self.poll()
+
+    def poll(self) -> bool:
+        """Handle window events and redraw without changing what is shown (keeps the window responsive
+        between updates); returns False once the window closed."""
         alive = self.vis.poll_events()
         self.vis.update_renderer()
         self.closed = not alive

@@ -61,3 +61,22 @@ def test_live_viewer_updates_in_place(tmp_path):
         v.screenshot(tmp_path / "live.png")
     assert (tmp_path / "live.png").is_file()
     assert Intrinsics(4, 3, 1, 1, 1, 1).width == 4
+
+
+def test_box_labels_stand_above_their_boxes_in_class_colour():
+    from depth3d.viz.boxes import box_label, boxes_to_labels, class_color
+
+    boxes = [{"class": "chair", "class_id": 2, "score": 0.93, "center": [1.0, 3.0, 0.5], "size": [0.6, 0.5, 1.0],
+              "heading": 0.4},
+             {"class": "table", "center": [-1.0, 2.0, 0.4], "size": [1.2, 0.8, 0.8]}]
+    assert box_label(boxes[0]) == "chair 0.93" and box_label(boxes[1]) == "table"
+    mesh = boxes_to_labels(boxes, letter_height=0.1)
+    v, col = np.asarray(mesh.vertices), np.asarray(mesh.vertex_colors)
+    assert len(mesh.triangles) > 20
+    first = np.all(np.isclose(col, class_color(2)), axis=1)  # the chair's text
+    assert first.any() and (~first).any()
+    for sel, b in ((first, boxes[0]), (~first, boxes[1])):
+        top = b["center"][2] + b["size"][2] / 2
+        assert v[sel, 2].min() > top and v[sel, 2].max() < top + 0.3  # just above the box
+        assert abs(v[sel, 0].mean() - b["center"][0]) < 0.2 and np.allclose(v[sel, 1], b["center"][1])  # facing -y
+    assert len(boxes_to_labels([]).vertices) == 0
