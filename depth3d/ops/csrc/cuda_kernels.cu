@@ -159,6 +159,53 @@ __global__ void ball_query_kernel(const T* __restrict__ query, const T* __restri
   }
 }
 
+// Index order (not nearest): one warp per query scans 32 consecutive points a step and keeps the hits in
+// index order (ballot + rank), stopping after K hits. Same result as a sequential scan, but a query with
+// few or no hits (a far outlier) costs N/32 coalesced steps instead of N serial ones.
+template <typename T>
+__global__ void ball_query_index_warp_kernel(const T* __restrict__ query, const T* __restrict__ points,
+                                             const int64_t* qlen, const int64_t* plen, int64_t B, int64_t M,
+                                             int64_t N, T r2, int64_t K, bool pad_first, T* dist, int64_t* idx) {
+  const int lane = threadIdx.x & 31;
+  const int64_t r = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) >> 5;
+  if (r >= B * M) return;  // whole warps leave together (r is the same for all 32 lanes)
+  const int64_t b = r / M, m = r % M;
+  T* dr = dist + r * K;
+  int64_t* ir = idx + r * K;
+  int64_t cnt = 0;
+  if (m < qlen[b] && finite3(query[3 * r], query[3 * r + 1], query[3 * r + 2])) {
+    const T qx = query[3 * r], qy = query[3 * r + 1], qz = query[3 * r + 2];
+    const T* p = points + b * N * 3;
+    const int64_t n = plen[b];
+    const unsigned below = (1u << lane) - 1u;
+    for (int64_t base = 0; base < n && cnt < K; base += 32) {
+      const int64_t j = base + lane;
+      T d = inf_of<T>();
+      // a non-finite point gives d = NaN or inf, never < r2 (r2 <= inf): never a hit
+      if (j < n) d = sqd(qx, qy, qz, p[3 * j], p[3 * j + 1], p[3 * j + 2]);
+      const bool hit = j < n && d < r2;
+      const unsigned mask = __ballot_sync(0xffffffffu, hit);
+      if (hit) {
+        const int64_t pos = cnt + __popc(mask & below);
+        if (pos < K) {
+          dr[pos] = d;
+          ir[pos] = j;
+        }
+      }
+      cnt += __popc(mask);
+    }
+    if (cnt > K) cnt = K;
+  }
+  __syncwarp();
+  const bool pad = pad_first && cnt > 0;
+  const T d0 = pad ? dr[0] : inf_of<T>();
+  const int64_t i0 = pad ? ir[0] : -1;
+  for (int64_t c = cnt + lane; c < K; c += 32) {
+    dr[c] = d0;
+    ir[c] = i0;
+  }
+}
+
 template <typename T>
 __global__ void knn_kernel(const T* __restrict__ query, const T* __restrict__ points, const int64_t* qlen,
                            const int64_t* plen, int64_t B, int64_t M, int64_t N, int64_t K, T* dist,
@@ -230,8 +277,13 @@ cudaError_t ball_query(const T* query, const T* points, const int64_t* qlen, con
                        bool pad_first, T* dist, int64_t* idx, cudaStream_t stream) {
   if (B * M == 0) return cudaSuccess;
   const T r2 = static_cast<T>(radius * radius);
-  ball_query_kernel<T><<<blocks_for(B * M, 128), 128, 0, stream>>>(query, points, qlen, plen, B, M, N, r2,
-                                                                   K, nearest, pad_first, dist, idx);
+  if (nearest) {
+    ball_query_kernel<T><<<blocks_for(B * M, 128), 128, 0, stream>>>(query, points, qlen, plen, B, M, N, r2,
+                                                                     K, true, pad_first, dist, idx);
+  } else {  // one warp per query: 4 queries per block of 128 threads
+    ball_query_index_warp_kernel<T><<<blocks_for(B * M, 4), 128, 0, stream>>>(query, points, qlen, plen, B, M,
+                                                                             N, r2, K, pad_first, dist, idx);
+  }
   return cudaGetLastError();
 }
 
