@@ -159,48 +159,76 @@ __global__ void ball_query_kernel(const T* __restrict__ query, const T* __restri
   }
 }
 
-// Index order (not nearest): one warp per query scans 32 consecutive points a step and keeps the hits in
-// index order (ballot + rank), stopping after K hits. Same result as a sequential scan, but a query with
-// few or no hits (a far outlier) costs N/32 coalesced steps instead of N serial ones.
+// Index order (not nearest): one block per query scans BQ_THREADS * BQ_PER consecutive points a step
+// (each thread BQ_PER neighbours in a row), ranks the hits in index order with a block-wide prefix sum,
+// and stops once K hits are kept. Same result as a sequential scan, but a query with few or no hits (a far
+// outlier, which FPS makes a query) costs N / 1024 steps with many loads in flight, not N serial ones.
+constexpr int BQ_THREADS = 256;
+constexpr int BQ_PER = 4;
+
 template <typename T>
-__global__ void ball_query_index_warp_kernel(const T* __restrict__ query, const T* __restrict__ points,
-                                             const int64_t* qlen, const int64_t* plen, int64_t B, int64_t M,
-                                             int64_t N, T r2, int64_t K, bool pad_first, T* dist, int64_t* idx) {
-  const int lane = threadIdx.x & 31;
-  const int64_t r = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) >> 5;
-  if (r >= B * M) return;  // whole warps leave together (r is the same for all 32 lanes)
+__global__ void ball_query_index_block_kernel(const T* __restrict__ query, const T* __restrict__ points,
+                                              const int64_t* qlen, const int64_t* plen, int64_t M, int64_t N,
+                                              T r2, int64_t K, bool pad_first, T* dist, int64_t* idx) {
+  const int64_t r = blockIdx.x;
   const int64_t b = r / M, m = r % M;
   T* dr = dist + r * K;
   int64_t* ir = idx + r * K;
+  __shared__ int wsum[BQ_THREADS / 32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   int64_t cnt = 0;
-  if (m < qlen[b] && finite3(query[3 * r], query[3 * r + 1], query[3 * r + 2])) {
+  if (m < qlen[b] && finite3(query[3 * r], query[3 * r + 1], query[3 * r + 2])) {  // same for the block
     const T qx = query[3 * r], qy = query[3 * r + 1], qz = query[3 * r + 2];
     const T* p = points + b * N * 3;
     const int64_t n = plen[b];
-    const unsigned below = (1u << lane) - 1u;
-    for (int64_t base = 0; base < n && cnt < K; base += 32) {
-      const int64_t j = base + lane;
-      T d = inf_of<T>();
-      // a non-finite point gives d = NaN or inf, never < r2 (r2 <= inf): never a hit
-      if (j < n) d = sqd(qx, qy, qz, p[3 * j], p[3 * j + 1], p[3 * j + 2]);
-      const bool hit = j < n && d < r2;
-      const unsigned mask = __ballot_sync(0xffffffffu, hit);
-      if (hit) {
-        const int64_t pos = cnt + __popc(mask & below);
-        if (pos < K) {
-          dr[pos] = d;
-          ir[pos] = j;
+    for (int64_t base = 0; base < n && cnt < K; base += BQ_THREADS * BQ_PER) {
+      const int64_t j0 = base + (int64_t)threadIdx.x * BQ_PER;
+      T dd[BQ_PER];
+      unsigned hm = 0;
+      int h = 0;
+#pragma unroll
+      for (int t = 0; t < BQ_PER; ++t) {
+        const int64_t j = j0 + t;
+        // a non-finite point gives d = NaN or inf, never < r2 (r2 <= inf): never a hit
+        dd[t] = j < n ? sqd(qx, qy, qz, p[3 * j], p[3 * j + 1], p[3 * j + 2]) : inf_of<T>();
+        if (j < n && dd[t] < r2) { hm |= 1u << t; ++h; }
+      }
+      int x = h;  // inclusive prefix of the hit counts over the warp
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const int y = __shfl_up_sync(0xffffffffu, x, o);
+        if (lane >= o) x += y;
+      }
+      if (lane == 31) wsum[warp] = x;
+      __syncthreads();
+      int woff = 0, total = 0;
+#pragma unroll
+      for (int w = 0; w < BQ_THREADS / 32; ++w) {
+        const int v = wsum[w];
+        if (w < warp) woff += v;
+        total += v;
+      }
+      int64_t pos = cnt + woff + (x - h);
+#pragma unroll
+      for (int t = 0; t < BQ_PER; ++t) {
+        if ((hm >> t) & 1u) {
+          if (pos < K) {
+            dr[pos] = dd[t];
+            ir[pos] = j0 + t;
+          }
+          ++pos;
         }
       }
-      cnt += __popc(mask);
+      cnt += total;
+      __syncthreads();  // wsum is rewritten by the next step
     }
     if (cnt > K) cnt = K;
   }
-  __syncwarp();
+  __syncthreads();  // the hits written above are visible before dr[0] is read for padding
   const bool pad = pad_first && cnt > 0;
   const T d0 = pad ? dr[0] : inf_of<T>();
   const int64_t i0 = pad ? ir[0] : -1;
-  for (int64_t c = cnt + lane; c < K; c += 32) {
+  for (int64_t c = cnt + threadIdx.x; c < K; c += BQ_THREADS) {
     dr[c] = d0;
     ir[c] = i0;
   }
@@ -280,9 +308,9 @@ cudaError_t ball_query(const T* query, const T* points, const int64_t* qlen, con
   if (nearest) {
     ball_query_kernel<T><<<blocks_for(B * M, 128), 128, 0, stream>>>(query, points, qlen, plen, B, M, N, r2,
                                                                      K, true, pad_first, dist, idx);
-  } else {  // one warp per query: 4 queries per block of 128 threads
-    ball_query_index_warp_kernel<T><<<blocks_for(B * M, 4), 128, 0, stream>>>(query, points, qlen, plen, B, M,
-                                                                             N, r2, K, pad_first, dist, idx);
+  } else {  // one block per query
+    ball_query_index_block_kernel<T><<<(unsigned)(B * M), BQ_THREADS, 0, stream>>>(query, points, qlen, plen, M,
+                                                                                 N, r2, K, pad_first, dist, idx);
   }
   return cudaGetLastError();
 }
