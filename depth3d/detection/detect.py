@@ -189,7 +189,7 @@ class BoxesLog:
         """``path``: the JSON file (its folder must exist); ``extra``: JSON-ready fields of the header."""
         import json
 
-        from depth3d.io.atomic import atomic_write
+        from depth3d.core.atomic import atomic_write
 
         self.path = Path(path)
         self.count = 0
