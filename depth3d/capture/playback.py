@@ -51,6 +51,11 @@ def probe_recording(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"recording {path} does not exist")
+    if _being_written(path):
+        # even a read-only SQLite connection takes a shared lock, and librealsense's writer loses the
+        # frames whose commit meets it: never touch a file that is being recorded
+        raise ValueError(f"recording {path} is still being recorded (by process "
+                         f"{_writer_pid(path)}); open it once the recording has finished")
     with open(path, "rb") as f:
         head = f.read(16)
     if head != b"SQLite format 3\x00":
@@ -75,7 +80,93 @@ def probe_recording(path: str | Path) -> dict[str, Any]:
         return sum(n for t, n in topics.items() if f"/{kind}_" in t and "/image/data" in t)
 
     return {"topics": topics, "depth_frames": count("Depth"), "color_frames": count("Color"),
-            "infrared_frames": count("Infrared")}
+            "infrared_frames": count("Infrared"), "frames": _frame_times(path)}
+
+
+#: a serialised sensor_msgs/CompressedImage holds a header (stamp, frame id) and a format string: far more
+_MIN_IMAGE_MESSAGE = 32
+
+
+def _kind_of_topic(name: str) -> str | None:
+    for key, kind in (("/Depth_", "depth"), ("/Color_", "color"), ("/Infrared_1", "infrared1"),
+                      ("/Infrared_2", "infrared2")):
+        if key in name:
+            return kind
+    return None
+
+
+def _frame_times(path: Path) -> dict[str, list[tuple[int, int]]]:
+    """Per stream kind, the (message time ns, frame number) of every image message, in time order.
+
+    Frame numbers come from the metadata message written beside each image (``Frame number=N``); -1
+    where it is missing (a file cut off mid-frame)."""
+    con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=2.0)
+    try:
+        topics = dict(con.execute("SELECT id, name FROM topics").fetchall())
+        numbers: dict[tuple[str, int], int] = {}
+        out: dict[str, list[tuple[int, int]]] = {}
+        for tid, name in topics.items():
+            kind = _kind_of_topic(name)
+            if kind is None or not name.endswith("/image/metadata"):
+                continue
+            for ts, data in con.execute("SELECT timestamp, data FROM messages WHERE topic_id = ?", (tid,)):
+                data = bytes(data)
+                i = data.find(b"Frame number=")
+                if i >= 0:
+                    j = data.find(b";", i)
+                    try:
+                        numbers[(kind, int(ts))] = int(data[i + 13:j])
+                    except ValueError:
+                        pass
+        names = set(topics.values())
+        for tid, name in topics.items():
+            kind = _kind_of_topic(name)
+            if kind is None or "/image/data" not in name:
+                continue
+            # librealsense trusts these messages: a stream without its description, or an image message
+            # too short to hold an image header, makes its reader spin forever; refuse such files here
+            stream = name.split("/image/")[0]
+            missing = [t for t in (stream + "/info", stream + "/image/metadata") if t not in names]
+            if missing:
+                raise ValueError(f"recording {path} is damaged or incomplete: stream {stream} lacks "
+                                 f"{', '.join(missing)}; librealsense cannot play it")
+            rows = con.execute("SELECT timestamp, length(data) FROM messages WHERE topic_id = ? "
+                               "ORDER BY timestamp, id", (tid,)).fetchall()
+            short = sum(1 for _, n in rows if n < _MIN_IMAGE_MESSAGE)
+            if short:
+                raise ValueError(f"recording {path} is damaged: {short} image message(s) of {stream} are "
+                                 f"shorter than {_MIN_IMAGE_MESSAGE} bytes (no image in them)")
+            out.setdefault(kind, []).extend((int(ts), numbers.get((kind, int(ts)), -1)) for ts, _ in rows)
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(f"recording {path} is damaged ({exc}): its frames cannot be read") from None
+    finally:
+        con.close()
+    for v in out.values():
+        v.sort()
+    return out
+
+
+def _writer_pid(path: Path) -> int:
+    from depth3d.capture.record import recording_marker
+
+    try:
+        return int(recording_marker(path).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _being_written(path: Path) -> bool:
+    """True while a depth3d recorder (a live process) writes ``path``."""
+    pid = _writer_pid(path)
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False  # the writer died: the file is what it is
+    except PermissionError:
+        pass
+    return True
 
 
 def bag_to_db3(path: str | Path, cache_dir: str | Path | None = None) -> Path:
@@ -163,9 +254,18 @@ class RecordingSource(Source):
         self.sensor_kind = "realsense"
         self._depth3d_file = False
         self._duration = 0.0
+        self._t0_ns = 0
+        self._wanted: set[tuple[str, int]] | None = None
+        self._seen: set[tuple[str, int]] = set()
+        self._expected: dict[str, int] | None = None
 
     # ------------------------------------------------------------------ opening
     def start(self) -> None:
+        self._open(None)
+
+    def _open(self, seek_ns: int | None) -> None:
+        """Load the file into librealsense, open and start the sensors; with ``seek_ns`` the playback is
+        moved there while paused, before any frame is delivered."""
         rs = import_rs()
         if not self.path.exists():
             raise FileNotFoundError(f"recording {self.path} does not exist")
@@ -188,7 +288,7 @@ class RecordingSource(Source):
         self._dev = dev
         self._pb = dev.as_playback()
         self._pb.set_real_time(False)
-        self._duration = self._pb.get_duration().total_seconds()
+        self._duration = self._frame_span()
         for key, info in (("name", rs.camera_info.name), ("serial", rs.camera_info.serial_number),
                           ("product_line", rs.camera_info.product_line),
                           ("firmware", rs.camera_info.firmware_version)):
@@ -251,7 +351,26 @@ class RecordingSource(Source):
         self._pb.pause()
         for sensor in self._sensors:
             sensor.start(self._callback)
+        if seek_ns is not None:
+            self._pb.seek(timedelta(microseconds=seek_ns / 1000.0))
+            self._drain()
         self._pb.resume()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._q.get_nowait()
+            except queue.Empty:
+                break
+
+    def _frame_span(self) -> float:
+        """(first, last) image message time in ns -> duration in s. Only image messages count: a file whose
+        static messages sit at time 0 and frames at wall-clock epoch times is not 50 years long."""
+        times = [ts for v in self._probe["frames"].values() for ts, _ in v]
+        if not times:
+            return 0.0
+        self._t0_ns = min(times)
+        return (max(times) - self._t0_ns) / 1e9
 
     def _apply_exact(self, exact: dict[str, Any]) -> None:
         """Use the float64 values a depth3d recorder stored, where they agree with the float32 streams."""
@@ -334,6 +453,8 @@ class RecordingSource(Source):
         if not self._exact_counts or self._probe is None:
             return False
         p = self._probe
+        if self._expected is not None:
+            return all(self._received[k] >= n for k, n in self._expected.items())
         return (self._received["depth"] >= p["depth_frames"]
                 and ("color" not in self._kinds or self._received["color"] >= p["color_frames"]))
 
@@ -345,6 +466,11 @@ class RecordingSource(Source):
             return False
         if isinstance(item, Exception):
             raise SourceError(f"recording {self.path}: {item}")
+        if self._wanted is not None:  # after a seek: only the frames at or after the seek time, once each
+            key = (item.kind, item.number)
+            if key not in self._wanted or key in self._seen:
+                return True
+            self._seen.add(key)
         self._received[item.kind] += 1
         last = self._last_in.get(item.kind)
         if last is not None and item.number <= last:
@@ -457,28 +583,38 @@ class RecordingSource(Source):
 
     # ------------------------------------------------------------------ seeking, info, stopping
     def seek(self, seconds: float) -> None:
-        """Jump to ``seconds`` from the start of the recording (recording time, see :attr:`duration`)."""
+        """Jump to ``seconds`` after the first frame: the frames whose recorded time is at or after it
+        follow (every stream), in order, each once.
+
+        librealsense's own seek skips the first message at or after the seek time (and frames already in
+        flight may still arrive), so the playback is moved to the last image message before the target
+        and the frames before the target, and repeats, are dropped here: the result does not depend on
+        timing. Raises ValueError outside ``0 .. duration``."""
+        import math
+
         if not self._sensors:
             raise SourceError(f"recording {self.path} is not started")
-        if not 0 <= seconds <= self._duration + 1e-9:
+        if not (isinstance(seconds, (int, float)) and math.isfinite(seconds)) or \
+                not 0 <= seconds <= self._duration + 1e-9:
             raise ValueError(f"seek to {seconds} s is outside the recording (0 .. {self._duration:.3f} s)")
-        self._pb.pause()
-        self._pb.seek(timedelta(seconds=seconds))
-        while True:
-            try:
-                self._q.get_nowait()
-            except queue.Empty:
-                break
-        for b in self._buf.values():
-            b.clear()
-        self._exact_counts = False
+        target = self._t0_ns + int(round(seconds * 1e9))
+        frames = {k: v for k, v in self._probe["frames"].items() if k in self._kinds}
+        wanted = {(k, n) for k, v in frames.items() for ts, n in v if ts >= target and n >= 0}
+        before = [ts for v in self._probe["frames"].values() for ts, _ in v if ts < target]
+        self._shutdown()
+        self._stopping.clear()
+        self._drain()
+        self._wanted, self._seen = wanted, set()
+        self._expected = collections.Counter(k for k, _ in wanted)
+        self._received.clear()
         self._last_number = None
         self._last_in.clear()
-        self._pb.resume()
+        self._open(max(before) if before else 0)
 
     @property
     def duration(self) -> float:
-        """Length of the recording in seconds (librealsense's recording clock)."""
+        """Seconds from the first to the last frame (image message times; for depth3d recordings these
+        are the frames' own timestamps)."""
         return self._duration
 
     @property
@@ -491,6 +627,8 @@ class RecordingSource(Source):
     @property
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "path": str(self.path), **self._device_info}
+        if self.damaged:
+            out["damaged_frames"] = self.damaged
         if self._probe is not None:
             out.update(frames=self._probe["depth_frames"], color_frames=self._probe["color_frames"],
                        infrared_frames=self._probe["infrared_frames"])
@@ -500,7 +638,8 @@ class RecordingSource(Source):
                        streams=sorted(getattr(self, "_kinds", ())))
         return out
 
-    def stop(self) -> None:
+    def _shutdown(self) -> None:
+        """Stop and close the sensors (bounded by the timeout); the device can be loaded again."""
         self._stopping.set()
         sensors, self._sensors = self._sensors, []
 
@@ -525,6 +664,10 @@ class RecordingSource(Source):
                     break
             self._dev = None
             self._pb = None
+
+    def stop(self) -> None:
+        self._shutdown()
+
 
 
 def open_recording(rest: str, **options: Any) -> RecordingSource:
