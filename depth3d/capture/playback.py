@@ -45,8 +45,11 @@ def probe_recording(path: str | Path) -> dict[str, Any]:
     """Read a ``.db3`` recording's table of contents with SQLite, without librealsense.
 
     Returns ``{"topics": {topic: message count}, "depth_frames": int, "color_frames": int,
-    "infrared_frames": int}``. Raises FileNotFoundError / ValueError (naming the file) when the file is
-    missing, not an SQLite database, damaged, or not a librealsense recording.
+    "infrared_frames": int, "frames": ..., "playable": Path, "damaged_frames": int, "cut_frames": int,
+    "repaired": bool, "unfinished": bool}``: the file is first checked by
+    :func:`depth3d.capture.repair.check_recording`, and the counts are those of the file to play
+    (``playable``: the original, or a repaired copy without the damaged frames). Raises
+    FileNotFoundError / ValueError (naming the file) when the file is missing, not an SQLite database, damaged, or not a librealsense recording.
     """
     path = Path(path)
     if not path.is_file():
@@ -61,6 +64,11 @@ def probe_recording(path: str | Path) -> dict[str, Any]:
     if head != b"SQLite format 3\x00":
         raise ValueError(f"recording {path} is not a librealsense .db3 recording (not an SQLite database: "
                          "random bytes, or a file of another kind)")
+    from depth3d.capture.record import recording_marker
+    from depth3d.capture.repair import check_recording
+
+    checked = check_recording(path, unfinished=recording_marker(path).exists())
+    original, path = path, checked.path
     try:
         con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=2.0)
         try:
@@ -69,18 +77,21 @@ def probe_recording(path: str | Path) -> dict[str, Any]:
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
-        raise ValueError(f"recording {path} is damaged ({exc}): the file was cut off or overwritten; "
+        raise ValueError(f"recording {original} is damaged ({exc}): the file was cut off or overwritten; "
                          "its frames cannot be read") from None
     topics = {name: int(n) for name, n in rows}
     if "/file_version" not in topics:
-        raise ValueError(f"recording {path} is an SQLite file but not a librealsense recording "
+        raise ValueError(f"recording {original} is an SQLite file but not a librealsense recording "
                          "(no /file_version topic)")
 
     def count(kind: str) -> int:
         return sum(n for t, n in topics.items() if f"/{kind}_" in t and "/image/data" in t)
 
     return {"topics": topics, "depth_frames": count("Depth"), "color_frames": count("Color"),
-            "infrared_frames": count("Infrared"), "frames": _frame_times(path)}
+            "infrared_frames": count("Infrared"), "frames": _frame_times(path), "playable": path,
+            "damaged_frames": checked.damaged_frames, "cut_frames": checked.cut_frames,
+            "repaired": checked.repaired, "unfinished": checked.unfinished,
+            "damaged_numbers": set(checked.damaged_numbers)}
 
 
 #: a serialised sensor_msgs/CompressedImage holds a header (stamp, frame id) and a format string: far more
@@ -248,7 +259,9 @@ class RecordingSource(Source):
         self._last_in: dict[str, int] = {}
         #: frames dropped because their frame counter did not advance: a recording cut off mid-write
         #: (killed, power loss) can end in a frame whose metadata never reached the file (number 0, time 0)
-        self.damaged = 0
+        self._runtime_damaged = 0
+        #: frames of the file found damaged before playing (skipped; see depth3d.capture.repair)
+        self._file_damaged = 0
         self._exact_counts = True
         self._device_info: dict[str, str] = {}
         self.sensor_kind = "realsense"
@@ -258,6 +271,12 @@ class RecordingSource(Source):
         self._wanted: set[tuple[str, int]] | None = None
         self._seen: set[tuple[str, int]] = set()
         self._expected: dict[str, int] | None = None
+
+    @property
+    def damaged(self) -> int:
+        """Frames skipped because they are damaged: found by the check before playing, or delivered by
+        librealsense with a frame counter that went back (metadata missing)."""
+        return self._file_damaged + self._runtime_damaged
 
     # ------------------------------------------------------------------ opening
     def start(self) -> None:
@@ -272,6 +291,8 @@ class RecordingSource(Source):
         db3 = bag_to_db3(self.path, self.cache_dir) if self.path.suffix.lower() == ".bag" else self.path
         self._db3 = db3
         self._probe = probe_recording(db3)
+        db3 = self._db3 = self._probe["playable"]
+        self._file_damaged = int(self._probe["damaged_frames"])
         if self._probe["depth_frames"] == 0:
             raise ValueError(f"recording {self.path} holds no depth frames "
                              f"(streams: {sorted(t for t in self._probe['topics'] if '/image/data' in t) or 'none'})")
@@ -474,7 +495,7 @@ class RecordingSource(Source):
         self._received[item.kind] += 1
         last = self._last_in.get(item.kind)
         if last is not None and item.number <= last:
-            self.damaged += 1
+            self._runtime_damaged += 1
             log.warning("recording %s: dropped a %s frame whose frame counter went back (%d after %d): "
                         "its metadata is missing, the file was cut off mid-write", self.path, item.kind,
                         item.number, last)
@@ -565,7 +586,9 @@ class RecordingSource(Source):
 
     def _make_frame(self, d: _Item, parts: dict[str, _Item | None]) -> RGBDFrame:
         if self._last_number is not None and d.number > self._last_number + 1:
-            self.dropped += d.number - self._last_number - 1
+            gap = range(self._last_number + 1, d.number)
+            skipped = self._probe.get("damaged_numbers", set()) if self._probe else set()
+            self.dropped += sum(1 for n in gap if n not in skipped)  # damaged frames count as damaged
         self._last_number = d.number
         c = parts.get("color")
         extras: dict[str, Any] = {"frame_number": d.number, "timestamp_ms": d.ms}
@@ -632,6 +655,10 @@ class RecordingSource(Source):
         if self._probe is not None:
             out.update(frames=self._probe["depth_frames"], color_frames=self._probe["color_frames"],
                        infrared_frames=self._probe["infrared_frames"])
+            if self._probe.get("unfinished"):
+                out["cut_short"] = True
+                if self._probe.get("cut_frames"):
+                    out["cut_frames"] = self._probe["cut_frames"]
         if self.depth_intrinsics is not None:
             out.update(depth=f"{self.depth_intrinsics.width}x{self.depth_intrinsics.height}",
                        fps=getattr(self, "_fps", None), duration_s=self._duration, depth_scale=self.depth_scale,
