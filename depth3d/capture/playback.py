@@ -91,7 +91,7 @@ def probe_recording(path: str | Path) -> dict[str, Any]:
             "infrared_frames": count("Infrared"), "frames": _frame_times(path), "playable": path,
             "damaged_frames": checked.damaged_frames, "cut_frames": checked.cut_frames,
             "repaired": checked.repaired, "unfinished": checked.unfinished,
-            "damaged_numbers": set(checked.damaged_numbers)}
+            "damaged_numbers": set(checked.damaged_numbers), "notes": checked.notes}
 
 
 #: a serialised sensor_msgs/CompressedImage holds a header (stamp, frame id) and a format string: far more
@@ -655,6 +655,8 @@ class RecordingSource(Source):
         if self._probe is not None:
             out.update(frames=self._probe["depth_frames"], color_frames=self._probe["color_frames"],
                        infrared_frames=self._probe["infrared_frames"])
+            if self._probe.get("repaired"):
+                out["repaired"] = "; ".join(self._probe.get("notes") or ["played from a repaired copy"])
             if self._probe.get("unfinished"):
                 out["cut_short"] = True
                 if self._probe.get("cut_frames"):

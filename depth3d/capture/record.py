@@ -29,9 +29,16 @@ beside it (:func:`recording_marker`); depth3d's playback and ``info`` refuse to 
 process lives (even a read-only SQLite reader takes a shared lock, and librealsense's writer loses the
 frames whose commit meets one).
 
-Finalising: the file is written in place (not through a temporary file) so that a recording cut short by
-a crash still holds every frame written so far; :meth:`Recorder.close` flushes and closes it, and runs on
-``with`` exit (Ctrl-C and exceptions such as a lost camera included) and at interpreter exit.
+Finalising and crashes: the file is written in place (not through a temporary file) so that a recording
+cut short by a crash still holds every frame written so far; :meth:`Recorder.close` flushes and closes it,
+and runs on ``with`` exit (Ctrl-C and exceptions such as a lost camera included) and at interpreter exit.
+:meth:`Recorder.add_frame` returns only once librealsense has written the frame (its writer thread is
+flushed), so "written so far" means every frame whose ``add_frame`` returned. librealsense's SQLite writer
+cannot be configured (no journal on disk, no fsync, one transaction per message): a process killed while
+SQLite writes a transaction can leave the file's B-tree half-updated ("database disk image is
+malformed"). The file's rows are still there, and depth3d's playback recovers them: see
+:mod:`depth3d.capture.repair` (every frame before the kill is played from a repaired copy in the cache;
+the original file is left as it is). A power loss can lose what the OS had not yet written to disk.
 """
 
 from __future__ import annotations
@@ -241,6 +248,12 @@ class Recorder:
                     raise ValueError(f"recording {self.path}: frame {frame.index} colour size "
                                      f"{frame.color.shape[1::-1]} differs from {self._color_shape[::-1]}")
                 self._push(self._color_sensor, "color", frame.color, 3, frame)
+            # librealsense writes on its own thread, from an unbounded queue: a fast source runs seconds
+            # ahead of the file, and a killed process loses all that is queued. pause() returns once that
+            # queue is written (it flushes the writer thread); resume() continues at once. So a frame is
+            # in the file (committed to the OS) when add_frame returns.
+            self._recorder.pause()
+            self._recorder.resume()
             self.frames_written += 1
 
     # ------------------------------------------------------------------ closing
@@ -312,38 +325,46 @@ def retime_messages(path: str | Path) -> int:
         for tid, name in topics.items():
             if "/image/" in name:
                 groups.setdefault(name.split("/image/")[0], []).append(tid)
-        # (stream prefix, write time) -> frame seconds, from the metadata messages
-        times: dict[tuple[str, int], float] = {}
+        # the messages of one frame of one stream are written one after the other with one write time
+        # (image data, metadata, camera info): group each stream's messages by runs of equal time in
+        # write order (message id; librealsense's write times are not monotonic across pause/resume)
+        groups_by_first: list[tuple[int, float, list[int]]] = []
         for prefix, tids in groups.items():
-            meta = [t for t in tids if topics[t].endswith("/image/metadata")]
-            for tid in meta:
-                for ts, data in con.execute("SELECT timestamp, data FROM messages WHERE topic_id = ?", (tid,)):
+            q = (f"SELECT m.id, m.timestamp, m.topic_id, m.data FROM messages m WHERE m.topic_id IN "
+                 f"({','.join('?' * len(tids))}) ORDER BY m.id")
+            run: list[int] = []
+            run_ts = None
+            run_t = math.nan
+
+            def flush() -> None:
+                if run and math.isfinite(run_t):
+                    groups_by_first.append((run[0], run_t, list(run)))
+
+            for mid, ts, tid, data in con.execute(q, tids):
+                if ts != run_ts:
+                    flush()
+                    run, run_ts, run_t = [], ts, math.nan
+                run.append(mid)
+                if topics[tid].endswith("/image/metadata"):
                     data = bytes(data)
                     i = data.find(_FRAME_TS)
-                    if i < 0:
-                        continue
-                    j = data.find(b";", i)
-                    try:
-                        times[(prefix, ts)] = bits_to_seconds(int(data[i + len(_FRAME_TS):j]))
-                    except ValueError:
-                        continue
+                    if i >= 0:
+                        try:
+                            run_t = bits_to_seconds(int(data[i + len(_FRAME_TS):data.find(b";", i)]))
+                        except ValueError:
+                            pass
+            flush()
+        if not groups_by_first:
+            return 0
         # in write order; times that go back (a source whose clock jumped) are held at the latest time so
         # far: playback order stays the recording order
-        order = sorted((ts, key) for key, t in times.items() for ts in [key[1]] if math.isfinite(t))
-        if not order:
-            return 0
-        t0 = times[order[0][1]]
-        new: dict[tuple[str, int], int] = {}
+        groups_by_first.sort()
+        t0 = groups_by_first[0][1]
         latest = 0
-        for _, key in order:
-            latest = max(latest, int(round((times[key] - t0) * 1e9)))
-            new[key] = latest
         updates = []
-        for prefix, tids in groups.items():
-            q = f"SELECT id, timestamp FROM messages WHERE topic_id IN ({','.join('?' * len(tids))})"
-            for mid, ts in con.execute(q, tids).fetchall():
-                if (prefix, ts) in new:
-                    updates.append((new[(prefix, ts)], mid))
+        for _, t, ids in groups_by_first:
+            latest = max(latest, int(round((t - t0) * 1e9)))
+            updates.extend((latest, mid) for mid in ids)
         con.execute("BEGIN IMMEDIATE")
         try:
             con.executemany("UPDATE messages SET timestamp = ? WHERE id = ?", updates)

@@ -146,7 +146,20 @@ def scan_rows(path: str | Path) -> tuple[dict[int, tuple], dict[int, tuple], lis
         topics: dict[int, tuple] = {}
         messages: dict[int, tuple] = {}
         schema: list[str] = []
+        # pages on the freelist keep stale cells (rows since updated): skip them
+        free: set[int] = set()
+        trunk = int.from_bytes(mm[32:36], "big")
+        while 1 <= trunk <= n_pages and trunk not in free:
+            free.add(trunk)
+            tb = (trunk - 1) * page_size
+            count = int.from_bytes(mm[tb + 4:tb + 8], "big")
+            if count > (usable - 8) // 4:
+                break
+            free.update(int.from_bytes(mm[tb + 8 + 4 * j:tb + 12 + 4 * j], "big") for j in range(count))
+            trunk = int.from_bytes(mm[tb:tb + 4], "big")
         for pg in range(1, n_pages + 1):
+            if pg in free:
+                continue
             base = (pg - 1) * page_size
             hdr = base + (100 if pg == 1 else 0)
             if mm[hdr] != 0x0D:  # table leaf page
@@ -358,20 +371,31 @@ def check_recording(path: str | Path, cache_dir: str | Path | None = None,
     depth3d_file = b"Product Line=depth3d:" in device_info
     bad = [k for k, f in frames.items() if not f["ok"] or f["number"] is None]
     drop: set[tuple[str, int]] = set(bad)
-    if depth3d_file:  # streams share frame numbers: a damaged part takes the whole frame
+    missing: set[int] = set()
+    if depth3d_file:  # streams share frame numbers: a damaged or missing part takes the whole frame
         numbers = {frames[k]["number"] for k in bad if frames[k]["number"] is not None}
+        good: dict[str, set[int]] = {}
+        for (stream, ts), f in frames.items():
+            if f["ok"] and f["number"] is not None and ("/Depth_" in stream or "/Color_" in stream):
+                good.setdefault(stream, set()).add(f["number"])
+        every = set().union(*good.values()) if good else set()
+        missing = {n for n in every for g in good.values() if n not in g}
+        numbers |= missing
         drop |= {k for k, f in frames.items() if f["number"] in numbers}
     # frames at the very end of a cut-short recording that never got all their messages: cut, not damaged
     cut: set[tuple[str, int]] = set()
     if unfinished and bad:
-        by_stream: dict[str, list[int]] = {}
+        last_good: dict[str, int] = {}  # by message id: write order (write times are not monotonic)
         for (stream, ts), f in frames.items():
             if f["ok"] and f["number"] is not None:
-                by_stream.setdefault(stream, []).append(ts)
+                last_good[stream] = max(last_good.get(stream, -1), min(f["ids"]))
         for k in bad:
-            stream, ts = k
-            if ts >= max(by_stream.get(stream, [-1])) and frames[k]["ok"] is not False:
+            if min(frames[k]["ids"]) > last_good.get(k[0], -1) and frames[k]["ok"] is not False:
                 cut.add(k)
+        if missing:  # the last frame numbers, written by one stream but not yet by another
+            whole = {f["number"] for k, f in frames.items() if k not in bad} - missing
+            top = max(whole) if whole else -1
+            cut |= {k for k, f in frames.items() if f["number"] in missing and f["number"] > top}
     depth_streams = {s for s, _ in frames if "/Depth_" in s}
     damaged_depth = {(s, t) for (s, t) in drop - cut if s in depth_streams}
     # a frame counts once: its depth message (other streams' parts that could not be tied to a frame
@@ -414,6 +438,8 @@ def check_recording(path: str | Path, cache_dir: str | Path | None = None,
             retime_messages(tmp)
         os.replace(tmp, out)
         result.path, result.repaired = out, True
+        if unfinished:
+            result.notes.append("recording cut short (its writer died): finished in a copy")
     tmpv = verdict_file.with_name(f".{verdict_file.name}.{os.getpid()}.tmp")
     tmpv.write_text(json.dumps({"path": str(result.path), "damaged_frames": result.damaged_frames,
                                 "cut_frames": result.cut_frames, "repaired": result.repaired,
