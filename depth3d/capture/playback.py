@@ -14,6 +14,7 @@ for a file whose writer was killed), never a hang.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import hashlib
 import json
@@ -23,6 +24,7 @@ import queue
 import sqlite3
 import threading
 import time
+import weakref
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,24 @@ from depth3d.core.pose import Pose
 log = logging.getLogger(__name__)
 
 _END = object()
+
+#: librealsense objects whose stop/close thread outlived its timeout: kept alive (destroying a device
+#: while one of its threads is inside it crashes the process) and waited for at interpreter exit
+_BUSY: list[tuple[threading.Thread, tuple]] = []
+_OPEN_SOURCES: "weakref.WeakSet[RecordingSource]" = weakref.WeakSet()
+
+
+@atexit.register
+def _teardown_at_exit() -> None:  # pragma: no cover - exercised by the subprocess tests
+    """Stop every playing recording and wait (bounded) for librealsense threads still at work, before
+    the interpreter tears pyrealsense2 down under them."""
+    for src in list(_OPEN_SOURCES):
+        try:
+            src.stop()
+        except Exception:
+            pass
+    for th, _keep in _BUSY:
+        th.join(10.0)
 
 
 def probe_recording(path: str | Path) -> dict[str, Any]:
@@ -203,8 +223,10 @@ def bag_to_db3(path: str | Path, cache_dir: str | Path | None = None) -> Path:
     return out
 
 
-def _call_with_timeout(fn, timeout: float, what: str):
-    """Run ``fn()`` in a daemon thread; raise SourceError if it does not return within ``timeout`` s."""
+def _call_with_timeout(fn, timeout: float, what: str, keep: tuple = ()):
+    """Run ``fn()`` in a daemon thread; raise SourceError if it does not return within ``timeout`` s.
+
+    ``keep``: objects that thread uses; on a timeout they are kept alive until the thread ends."""
     box: dict[str, Any] = {}
 
     def target() -> None:
@@ -217,6 +239,7 @@ def _call_with_timeout(fn, timeout: float, what: str):
     th.start()
     th.join(timeout)
     if th.is_alive():
+        _BUSY.append((th, keep))
         raise SourceError(f"{what} did not finish within {timeout:.0f} s")
     if "error" in box:
         raise box["error"]
@@ -376,6 +399,7 @@ class RecordingSource(Source):
             self._pb.seek(timedelta(microseconds=seek_ns / 1000.0))
             self._drain()
         self._pb.resume()
+        _OPEN_SOURCES.add(self)
 
     def _drain(self) -> None:
         while True:
@@ -684,8 +708,11 @@ class RecordingSource(Source):
                     pass
 
         try:
-            _call_with_timeout(shutdown, self.timeout, f"closing recording {self.path}")
+            # the device, playback and sensors stay referenced while the thread may still use them
+            _call_with_timeout(shutdown, self.timeout, f"closing recording {self.path}",
+                               keep=(self._dev, self._pb, sensors))
         finally:
+            _OPEN_SOURCES.discard(self)
             while True:
                 try:
                     self._q.get_nowait()
