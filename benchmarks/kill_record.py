@@ -120,22 +120,26 @@ def main() -> None:
                          text=True, env=env)
     checked = {d["file"]: d for d in map(json.loads, res.stdout.splitlines())}
     lost = collections.Counter()
-    unreadable = not_prefix = repaired = damaged = 0
+    unreadable = not_prefix = damaged = cut = before_first = 0
     for r in rows:
         c = checked.get(r["file"], {"error": "no result"})
+        r.update(c)
         if "error" in c:
             if r["written"] == 0:
-                lost[0] += 1  # killed before the first frame: nothing to recover
+                before_first += 1  # killed before the first frame was written: nothing to recover
             else:
                 unreadable += 1
-                print("unreadable:", r, c, file=sys.stderr)
+                print("unreadable:", r, file=sys.stderr)
             continue
         lost[r["written"] - c["played"]] += 1
         not_prefix += not c["prefix"]
-        repaired += c["repaired"]
         damaged += c["damaged"]
-    summary = {"trials": len(rows), "unreadable": unreadable, "not_a_prefix": not_prefix,
-               "salvaged_or_repaired": repaired, "damaged_frames": damaged,
+        cut += c["cut"]
+    Path(args.out, "kills.json").write_text(json.dumps(rows, indent=1))
+    summary = {"trials": len(rows), "killed_before_first_frame": before_first, "unreadable": unreadable,
+               "not_a_prefix": not_prefix, "damaged_frames": damaged, "cut_frames": cut,
+               "salvaged_files": sum(1 for f in Path(args.out, "cache", "checked").glob("*.json")
+                                     if json.loads(f.read_text()).get("salvaged")),
                "written_minus_recovered": dict(sorted(lost.items())),
                "written_frames_median": sorted(r["written"] for r in rows)[len(rows) // 2],
                "frame": f"{args.width}x{args.height}", "seconds": round(time.time() - t0, 1)}

@@ -43,7 +43,7 @@ from typing import Any, Iterator
 
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 #: bump when the checks change: cached verdicts of older checks are ignored
-_CHECK_VERSION = 1
+_CHECK_VERSION = 2
 
 _SCHEMA = ["CREATE TABLE topics(id INTEGER PRIMARY KEY,name TEXT NOT NULL,type TEXT NOT NULL,"
            "serialization_format TEXT NOT NULL,offered_qos_profiles TEXT NOT NULL)",
@@ -384,7 +384,7 @@ def check_recording(path: str | Path, cache_dir: str | Path | None = None,
         drop |= {k for k, f in frames.items() if f["number"] in numbers}
     # frames at the very end of a cut-short recording that never got all their messages: cut, not damaged
     cut: set[tuple[str, int]] = set()
-    if unfinished and bad:
+    if unfinished and (bad or missing):
         last_good: dict[str, int] = {}  # by message id: write order (write times are not monotonic)
         for (stream, ts), f in frames.items():
             if f["ok"] and f["number"] is not None:
