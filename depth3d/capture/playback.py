@@ -4,7 +4,10 @@ Playback runs with real time OFF: librealsense hands over every frame and waits 
 nothing is dropped however slow the processing. Frames come back as :class:`~depth3d.core.frame.RGBDFrame`
 (depth uint16 + depth units, colour RGB uint8 paired by frame number or nearest timestamp, infrared in
 ``extras``). Every wait has a timeout; a damaged file gives a clear error (or the frames that are intact,
-for a file whose writer was killed), never a hang.
+for a file whose writer was killed), never a hang. Before librealsense opens a file it is checked
+(:mod:`depth3d.capture.repair`): damaged frames are skipped and counted (``damaged``, ``info``), a file
+whose SQLite structure was broken by a kill is salvaged, a cut-short recording is finished in a cached
+copy; the original file is never modified.
 
     with open_recording("data/sample.db3") as src:
         print(src.frame_count, src.duration)
