@@ -710,10 +710,12 @@ class RecordingSource(Source):
                 except Exception:
                     pass
 
+        finished = False
         try:
             # the device, playback and sensors stay referenced while the thread may still use them
             _call_with_timeout(shutdown, self.timeout, f"closing recording {self.path}",
-                               keep=(self._dev, self._pb, sensors))
+                               keep=(self._dev, self._pb, list(sensors)))
+            finished = True
         finally:
             _OPEN_SOURCES.discard(self)
             while True:
@@ -721,8 +723,14 @@ class RecordingSource(Source):
                     self._q.get_nowait()
                 except queue.Empty:
                     break
-            self._dev = None
+            # release in order: sensors, playback, device. A sensor released after its device calls
+            # into the destroyed device ("pure virtual method called", SIGABRT/SIGSEGV; seen once in
+            # 89 `stream --record` runs when the function's local list of sensors outlived the device)
+            if finished:
+                sensors.clear()
+                shutdown = None  # noqa: F841 - the closure held the list too
             self._pb = None
+            self._dev = None
 
     def stop(self) -> None:
         self._shutdown()
