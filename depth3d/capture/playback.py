@@ -4,7 +4,10 @@ Playback runs with real time OFF: librealsense hands over every frame and waits 
 nothing is dropped however slow the processing. Frames come back as :class:`~depth3d.core.frame.RGBDFrame`
 (depth uint16 + depth units, colour RGB uint8 paired by frame number or nearest timestamp, infrared in
 ``extras``). Every wait has a timeout; a damaged file gives a clear error (or the frames that are intact,
-for a file whose writer was killed), never a hang.
+for a file whose writer was killed), never a hang. Before librealsense opens a file it is checked
+(:mod:`depth3d.capture.repair`): damaged frames are skipped and counted (``damaged``, ``info``), a file
+whose SQLite structure was broken by a kill is salvaged, a cut-short recording is finished in a cached
+copy; the original file is never modified.
 
     with open_recording("data/sample.db3") as src:
         print(src.frame_count, src.duration)
@@ -14,6 +17,7 @@ for a file whose writer was killed), never a hang.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import hashlib
 import json
@@ -23,6 +27,7 @@ import queue
 import sqlite3
 import threading
 import time
+import weakref
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -40,22 +45,53 @@ log = logging.getLogger(__name__)
 
 _END = object()
 
+#: librealsense objects whose stop/close thread outlived its timeout: kept alive (destroying a device
+#: while one of its threads is inside it crashes the process) and waited for at interpreter exit
+_BUSY: list[tuple[threading.Thread, tuple]] = []
+_OPEN_SOURCES: "weakref.WeakSet[RecordingSource]" = weakref.WeakSet()
+
+
+@atexit.register
+def _teardown_at_exit() -> None:  # pragma: no cover - exercised by the subprocess tests
+    """Stop every playing recording and wait (bounded) for librealsense threads still at work, before
+    the interpreter tears pyrealsense2 down under them."""
+    for src in list(_OPEN_SOURCES):
+        try:
+            src.stop()
+        except Exception:
+            pass
+    for th, _keep in _BUSY:
+        th.join(10.0)
+
 
 def probe_recording(path: str | Path) -> dict[str, Any]:
     """Read a ``.db3`` recording's table of contents with SQLite, without librealsense.
 
     Returns ``{"topics": {topic: message count}, "depth_frames": int, "color_frames": int,
-    "infrared_frames": int}``. Raises FileNotFoundError / ValueError (naming the file) when the file is
-    missing, not an SQLite database, damaged, or not a librealsense recording.
+    "infrared_frames": int, "frames": ..., "playable": Path, "damaged_frames": int, "cut_frames": int,
+    "repaired": bool, "unfinished": bool}``: the file is first checked by
+    :func:`depth3d.capture.repair.check_recording`, and the counts are those of the file to play
+    (``playable``: the original, or a repaired copy without the damaged frames). Raises
+    FileNotFoundError / ValueError (naming the file) when the file is missing, not an SQLite database, damaged, or not a librealsense recording.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"recording {path} does not exist")
+    if _being_written(path):
+        # even a read-only SQLite connection takes a shared lock, and librealsense's writer loses the
+        # frames whose commit meets it: never touch a file that is being recorded
+        raise ValueError(f"recording {path} is still being recorded (by process "
+                         f"{_writer_pid(path)}); open it once the recording has finished")
     with open(path, "rb") as f:
         head = f.read(16)
     if head != b"SQLite format 3\x00":
         raise ValueError(f"recording {path} is not a librealsense .db3 recording (not an SQLite database: "
                          "random bytes, or a file of another kind)")
+    from depth3d.capture.record import recording_marker
+    from depth3d.capture.repair import check_recording
+
+    checked = check_recording(path, unfinished=recording_marker(path).exists())
+    original, path = path, checked.path
     try:
         con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=2.0)
         try:
@@ -64,18 +100,107 @@ def probe_recording(path: str | Path) -> dict[str, Any]:
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
-        raise ValueError(f"recording {path} is damaged ({exc}): the file was cut off or overwritten; "
+        raise ValueError(f"recording {original} is damaged ({exc}): the file was cut off or overwritten; "
                          "its frames cannot be read") from None
     topics = {name: int(n) for name, n in rows}
     if "/file_version" not in topics:
-        raise ValueError(f"recording {path} is an SQLite file but not a librealsense recording "
+        raise ValueError(f"recording {original} is an SQLite file but not a librealsense recording "
                          "(no /file_version topic)")
 
     def count(kind: str) -> int:
         return sum(n for t, n in topics.items() if f"/{kind}_" in t and "/image/data" in t)
 
     return {"topics": topics, "depth_frames": count("Depth"), "color_frames": count("Color"),
-            "infrared_frames": count("Infrared")}
+            "infrared_frames": count("Infrared"), "frames": _frame_times(path), "playable": path,
+            "damaged_frames": checked.damaged_frames, "cut_frames": checked.cut_frames,
+            "repaired": checked.repaired, "unfinished": checked.unfinished,
+            "damaged_numbers": set(checked.damaged_numbers), "notes": checked.notes}
+
+
+#: a serialised sensor_msgs/CompressedImage holds a header (stamp, frame id) and a format string: far more
+_MIN_IMAGE_MESSAGE = 32
+
+
+def _kind_of_topic(name: str) -> str | None:
+    for key, kind in (("/Depth_", "depth"), ("/Color_", "color"), ("/Infrared_1", "infrared1"),
+                      ("/Infrared_2", "infrared2")):
+        if key in name:
+            return kind
+    return None
+
+
+def _frame_times(path: Path) -> dict[str, list[tuple[int, int]]]:
+    """Per stream kind, the (message time ns, frame number) of every image message, in time order.
+
+    Frame numbers come from the metadata message written beside each image (``Frame number=N``); -1
+    where it is missing (a file cut off mid-frame)."""
+    con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=2.0)
+    try:
+        topics = dict(con.execute("SELECT id, name FROM topics").fetchall())
+        numbers: dict[tuple[str, int], int] = {}
+        out: dict[str, list[tuple[int, int]]] = {}
+        for tid, name in topics.items():
+            kind = _kind_of_topic(name)
+            if kind is None or not name.endswith("/image/metadata"):
+                continue
+            for ts, data in con.execute("SELECT timestamp, data FROM messages WHERE topic_id = ?", (tid,)):
+                data = bytes(data)
+                i = data.find(b"Frame number=")
+                if i >= 0:
+                    j = data.find(b";", i)
+                    try:
+                        numbers[(kind, int(ts))] = int(data[i + 13:j])
+                    except ValueError:
+                        pass
+        names = set(topics.values())
+        for tid, name in topics.items():
+            kind = _kind_of_topic(name)
+            if kind is None or "/image/data" not in name:
+                continue
+            # librealsense trusts these messages: a stream without its description, or an image message
+            # too short to hold an image header, makes its reader spin forever; refuse such files here
+            stream = name.split("/image/")[0]
+            missing = [t for t in (stream + "/info", stream + "/image/metadata") if t not in names]
+            if missing:
+                raise ValueError(f"recording {path} is damaged or incomplete: stream {stream} lacks "
+                                 f"{', '.join(missing)}; librealsense cannot play it")
+            rows = con.execute("SELECT timestamp, length(data) FROM messages WHERE topic_id = ? "
+                               "ORDER BY timestamp, id", (tid,)).fetchall()
+            short = sum(1 for _, n in rows if n < _MIN_IMAGE_MESSAGE)
+            if short:
+                raise ValueError(f"recording {path} is damaged: {short} image message(s) of {stream} are "
+                                 f"shorter than {_MIN_IMAGE_MESSAGE} bytes (no image in them)")
+            out.setdefault(kind, []).extend((int(ts), numbers.get((kind, int(ts)), -1)) for ts, _ in rows)
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(f"recording {path} is damaged ({exc}): its frames cannot be read") from None
+    finally:
+        con.close()
+    for v in out.values():
+        v.sort()
+    return out
+
+
+def _writer_pid(path: Path) -> int:
+    from depth3d.capture.record import recording_marker
+
+    try:
+        return int(recording_marker(path).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _being_written(path: Path) -> bool:
+    """True while a depth3d recorder (a live process) writes ``path``."""
+    pid = _writer_pid(path)
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False  # the writer died: the file is what it is
+    except PermissionError:
+        pass
+    return True
 
 
 def bag_to_db3(path: str | Path, cache_dir: str | Path | None = None) -> Path:
@@ -101,8 +226,10 @@ def bag_to_db3(path: str | Path, cache_dir: str | Path | None = None) -> Path:
     return out
 
 
-def _call_with_timeout(fn, timeout: float, what: str):
-    """Run ``fn()`` in a daemon thread; raise SourceError if it does not return within ``timeout`` s."""
+def _call_with_timeout(fn, timeout: float, what: str, keep: tuple = ()):
+    """Run ``fn()`` in a daemon thread; raise SourceError if it does not return within ``timeout`` s.
+
+    ``keep``: objects that thread uses; on a timeout they are kept alive until the thread ends."""
     box: dict[str, Any] = {}
 
     def target() -> None:
@@ -115,6 +242,7 @@ def _call_with_timeout(fn, timeout: float, what: str):
     th.start()
     th.join(timeout)
     if th.is_alive():
+        _BUSY.append((th, keep))
         raise SourceError(f"{what} did not finish within {timeout:.0f} s")
     if "error" in box:
         raise box["error"]
@@ -157,21 +285,40 @@ class RecordingSource(Source):
         self._last_in: dict[str, int] = {}
         #: frames dropped because their frame counter did not advance: a recording cut off mid-write
         #: (killed, power loss) can end in a frame whose metadata never reached the file (number 0, time 0)
-        self.damaged = 0
+        self._runtime_damaged = 0
+        #: frames of the file found damaged before playing (skipped; see depth3d.capture.repair)
+        self._file_damaged = 0
         self._exact_counts = True
         self._device_info: dict[str, str] = {}
         self.sensor_kind = "realsense"
         self._depth3d_file = False
         self._duration = 0.0
+        self._t0_ns = 0
+        self._wanted: set[tuple[str, int]] | None = None
+        self._seen: set[tuple[str, int]] = set()
+        self._expected: dict[str, int] | None = None
+
+    @property
+    def damaged(self) -> int:
+        """Frames skipped because they are damaged: found by the check before playing, or delivered by
+        librealsense with a frame counter that went back (metadata missing)."""
+        return self._file_damaged + self._runtime_damaged
 
     # ------------------------------------------------------------------ opening
     def start(self) -> None:
+        self._open(None)
+
+    def _open(self, seek_ns: int | None) -> None:
+        """Load the file into librealsense, open and start the sensors; with ``seek_ns`` the playback is
+        moved there while paused, before any frame is delivered."""
         rs = import_rs()
         if not self.path.exists():
             raise FileNotFoundError(f"recording {self.path} does not exist")
         db3 = bag_to_db3(self.path, self.cache_dir) if self.path.suffix.lower() == ".bag" else self.path
         self._db3 = db3
         self._probe = probe_recording(db3)
+        db3 = self._db3 = self._probe["playable"]
+        self._file_damaged = int(self._probe["damaged_frames"])
         if self._probe["depth_frames"] == 0:
             raise ValueError(f"recording {self.path} holds no depth frames "
                              f"(streams: {sorted(t for t in self._probe['topics'] if '/image/data' in t) or 'none'})")
@@ -188,7 +335,7 @@ class RecordingSource(Source):
         self._dev = dev
         self._pb = dev.as_playback()
         self._pb.set_real_time(False)
-        self._duration = self._pb.get_duration().total_seconds()
+        self._duration = self._frame_span()
         for key, info in (("name", rs.camera_info.name), ("serial", rs.camera_info.serial_number),
                           ("product_line", rs.camera_info.product_line),
                           ("firmware", rs.camera_info.firmware_version)):
@@ -251,7 +398,27 @@ class RecordingSource(Source):
         self._pb.pause()
         for sensor in self._sensors:
             sensor.start(self._callback)
+        if seek_ns is not None:
+            self._pb.seek(timedelta(microseconds=seek_ns / 1000.0))
+            self._drain()
         self._pb.resume()
+        _OPEN_SOURCES.add(self)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._q.get_nowait()
+            except queue.Empty:
+                break
+
+    def _frame_span(self) -> float:
+        """(first, last) image message time in ns -> duration in s. Only image messages count: a file whose
+        static messages sit at time 0 and frames at wall-clock epoch times is not 50 years long."""
+        times = [ts for v in self._probe["frames"].values() for ts, _ in v]
+        if not times:
+            return 0.0
+        self._t0_ns = min(times)
+        return (max(times) - self._t0_ns) / 1e9
 
     def _apply_exact(self, exact: dict[str, Any]) -> None:
         """Use the float64 values a depth3d recorder stored, where they agree with the float32 streams."""
@@ -334,6 +501,8 @@ class RecordingSource(Source):
         if not self._exact_counts or self._probe is None:
             return False
         p = self._probe
+        if self._expected is not None:
+            return all(self._received[k] >= n for k, n in self._expected.items())
         return (self._received["depth"] >= p["depth_frames"]
                 and ("color" not in self._kinds or self._received["color"] >= p["color_frames"]))
 
@@ -345,10 +514,15 @@ class RecordingSource(Source):
             return False
         if isinstance(item, Exception):
             raise SourceError(f"recording {self.path}: {item}")
+        if self._wanted is not None:  # after a seek: only the frames at or after the seek time, once each
+            key = (item.kind, item.number)
+            if key not in self._wanted or key in self._seen:
+                return True
+            self._seen.add(key)
         self._received[item.kind] += 1
         last = self._last_in.get(item.kind)
         if last is not None and item.number <= last:
-            self.damaged += 1
+            self._runtime_damaged += 1
             log.warning("recording %s: dropped a %s frame whose frame counter went back (%d after %d): "
                         "its metadata is missing, the file was cut off mid-write", self.path, item.kind,
                         item.number, last)
@@ -439,7 +613,9 @@ class RecordingSource(Source):
 
     def _make_frame(self, d: _Item, parts: dict[str, _Item | None]) -> RGBDFrame:
         if self._last_number is not None and d.number > self._last_number + 1:
-            self.dropped += d.number - self._last_number - 1
+            gap = range(self._last_number + 1, d.number)
+            skipped = self._probe.get("damaged_numbers", set()) if self._probe else set()
+            self.dropped += sum(1 for n in gap if n not in skipped)  # damaged frames count as damaged
         self._last_number = d.number
         c = parts.get("color")
         extras: dict[str, Any] = {"frame_number": d.number, "timestamp_ms": d.ms}
@@ -457,28 +633,38 @@ class RecordingSource(Source):
 
     # ------------------------------------------------------------------ seeking, info, stopping
     def seek(self, seconds: float) -> None:
-        """Jump to ``seconds`` from the start of the recording (recording time, see :attr:`duration`)."""
+        """Jump to ``seconds`` after the first frame: the frames whose recorded time is at or after it
+        follow (every stream), in order, each once.
+
+        librealsense's own seek skips the first message at or after the seek time (and frames already in
+        flight may still arrive), so the playback is moved to the last image message before the target
+        and the frames before the target, and repeats, are dropped here: the result does not depend on
+        timing. Raises ValueError outside ``0 .. duration``."""
+        import math
+
         if not self._sensors:
             raise SourceError(f"recording {self.path} is not started")
-        if not 0 <= seconds <= self._duration + 1e-9:
+        if not (isinstance(seconds, (int, float)) and math.isfinite(seconds)) or \
+                not 0 <= seconds <= self._duration + 1e-9:
             raise ValueError(f"seek to {seconds} s is outside the recording (0 .. {self._duration:.3f} s)")
-        self._pb.pause()
-        self._pb.seek(timedelta(seconds=seconds))
-        while True:
-            try:
-                self._q.get_nowait()
-            except queue.Empty:
-                break
-        for b in self._buf.values():
-            b.clear()
-        self._exact_counts = False
+        target = self._t0_ns + int(round(seconds * 1e9))
+        frames = {k: v for k, v in self._probe["frames"].items() if k in self._kinds}
+        wanted = {(k, n) for k, v in frames.items() for ts, n in v if ts >= target and n >= 0}
+        before = [ts for v in self._probe["frames"].values() for ts, _ in v if ts < target]
+        self._shutdown()
+        self._stopping.clear()
+        self._drain()
+        self._wanted, self._seen = wanted, set()
+        self._expected = collections.Counter(k for k, _ in wanted)
+        self._received.clear()
         self._last_number = None
         self._last_in.clear()
-        self._pb.resume()
+        self._open(max(before) if before else 0)
 
     @property
     def duration(self) -> float:
-        """Length of the recording in seconds (librealsense's recording clock)."""
+        """Seconds from the first to the last frame (image message times; for depth3d recordings these
+        are the frames' own timestamps)."""
         return self._duration
 
     @property
@@ -491,16 +677,25 @@ class RecordingSource(Source):
     @property
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "path": str(self.path), **self._device_info}
+        if self.damaged:
+            out["damaged_frames"] = self.damaged
         if self._probe is not None:
             out.update(frames=self._probe["depth_frames"], color_frames=self._probe["color_frames"],
                        infrared_frames=self._probe["infrared_frames"])
+            if self._probe.get("repaired"):
+                out["repaired"] = "; ".join(self._probe.get("notes") or ["played from a repaired copy"])
+            if self._probe.get("unfinished"):
+                out["cut_short"] = True
+                if self._probe.get("cut_frames"):
+                    out["cut_frames"] = self._probe["cut_frames"]
         if self.depth_intrinsics is not None:
             out.update(depth=f"{self.depth_intrinsics.width}x{self.depth_intrinsics.height}",
                        fps=getattr(self, "_fps", None), duration_s=self._duration, depth_scale=self.depth_scale,
                        streams=sorted(getattr(self, "_kinds", ())))
         return out
 
-    def stop(self) -> None:
+    def _shutdown(self) -> None:
+        """Stop and close the sensors (bounded by the timeout); the device can be loaded again."""
         self._stopping.set()
         sensors, self._sensors = self._sensors, []
 
@@ -515,16 +710,31 @@ class RecordingSource(Source):
                 except Exception:
                     pass
 
+        finished = False
         try:
-            _call_with_timeout(shutdown, self.timeout, f"closing recording {self.path}")
+            # the device, playback and sensors stay referenced while the thread may still use them
+            _call_with_timeout(shutdown, self.timeout, f"closing recording {self.path}",
+                               keep=(self._dev, self._pb, list(sensors)))
+            finished = True
         finally:
+            _OPEN_SOURCES.discard(self)
             while True:
                 try:
                     self._q.get_nowait()
                 except queue.Empty:
                     break
-            self._dev = None
+            # release in order: sensors, playback, device. A sensor released after its device calls
+            # into the destroyed device ("pure virtual method called", SIGABRT/SIGSEGV; seen once in
+            # 89 `stream --record` runs when the function's local list of sensors outlived the device)
+            if finished:
+                sensors.clear()
+                shutdown = None  # noqa: F841 - the closure held the list too
             self._pb = None
+            self._dev = None
+
+    def stop(self) -> None:
+        self._shutdown()
+
 
 
 def open_recording(rest: str, **options: Any) -> RecordingSource:

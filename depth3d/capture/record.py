@@ -16,14 +16,37 @@ What round-trips bit-exactly through :class:`Recorder` and :mod:`depth3d.capture
   float64 bits of the seconds go into the ``frame_timestamp`` metadata of depth3d-made files
   (marked by ``product_line = "depth3d:<sensor>"`` in the device info).
 
-Finalising: the file is written in place (not through a temporary file) so that a recording cut short by
-a crash still holds every frame written so far; :meth:`Recorder.close` flushes and closes it, and runs on
-``with`` exit (Ctrl-C and exceptions such as a lost camera included) and at interpreter exit.
+Message times: librealsense stamps each message with the moment it was written (nanoseconds since the
+recorder started), which is not the frame's time (a fast source writes 2 s of frames in 0.5 s; a slow one
+the other way round). :meth:`Recorder.close` therefore rewrites every image message's time to its frame's
+own timestamp, relative to the first frame (``(t - t0)`` in ns; a time that goes back is held at the
+latest so far, so the replay order stays the recording order), in one SQLite transaction (all or nothing:
+a crash during the rewrite leaves the write-time stamps, never a mix). Duration and seeking then follow
+frame time. The stream profiles carry the source's frame rate (``fps``).
+
+Readers and writers: while a recording is written, ``.NAME.recording`` (the writer's process id) exists
+beside it (:func:`recording_marker`); depth3d's playback and ``info`` refuse to open such a file while that
+process lives (even a read-only SQLite reader takes a shared lock, and librealsense's writer loses the
+frames whose commit meets one).
+
+Finalising and crashes: the file is written in place (not through a temporary file) so that a recording
+cut short by a crash still holds every frame written so far; :meth:`Recorder.close` flushes and closes it,
+and runs on ``with`` exit (Ctrl-C and exceptions such as a lost camera included) and at interpreter exit.
+:meth:`Recorder.add_frame` returns only once librealsense has written the frame (its writer thread is
+flushed), so "written so far" means every frame whose ``add_frame`` returned. librealsense's SQLite writer
+cannot be configured (no journal on disk, no fsync, one transaction per message): a process killed while
+SQLite writes a transaction can leave the file's B-tree half-updated ("database disk image is
+malformed"). The file's rows are still there, and depth3d's playback recovers them: see
+:mod:`depth3d.capture.repair` (every frame before the kill is played from a repaired copy in the cache;
+the original file is left as it is). A power loss can lose what the OS had not yet written to disk.
 """
 
 from __future__ import annotations
 
 import atexit
+import math
+import os
+import sqlite3
 import json
 import struct
 import threading
@@ -47,6 +70,13 @@ def _close_all() -> None:  # pragma: no cover - exercised by the subprocess test
             rec.close()
         except Exception:
             pass
+
+
+def recording_marker(path: str | Path) -> Path:
+    """The file that exists beside a ``.db3`` while a :class:`Recorder` writes it (``.NAME.recording``,
+    holding the writer's process id); readers refuse to open the file while that process lives."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.recording")
 
 
 def seconds_to_bits(t: float) -> int:
@@ -76,12 +106,13 @@ class Recorder:
 
     Args:
         path: output ``.db3`` file (overwritten; a ``.bag`` name is refused, librealsense 2.59 writes ROS2).
-        fps: nominal frame rate written into the stream profiles.
+        fps: the source's frame rate (frames per second), written into the stream profiles (rounded to
+            an integer, at least 1: librealsense stores it as one).
         depth_scale: metres per unit for float depth input.
         name: device name stored in the file's device info.
     """
 
-    def __init__(self, path: str | Path, fps: int = 30, depth_scale: float | None = None,
+    def __init__(self, path: str | Path, fps: float = 30, depth_scale: float | None = None,
                  name: str = "depth3d software camera") -> None:
         self.path = Path(path)
         if self.path.suffix.lower() != ".db3":
@@ -89,7 +120,9 @@ class Recorder:
                              "ROS2 .db3 recordings)")
         if not self.path.parent.exists():
             raise FileNotFoundError(f"recording {self.path}: folder {self.path.parent} does not exist")
-        self.fps = int(fps)
+        if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+            raise ValueError(f"recording {self.path}: fps must be a positive number, got {fps!r}")
+        self.fps = max(1, int(round(fps)))
         self.float_depth_scale = depth_scale
         self.name = name
         self.frames_written = 0
@@ -158,6 +191,9 @@ class Recorder:
                  "color_intrinsics": (frame.color_intrinsics or di).to_dict() if frame.color is not None else None,
                  "depth_to_color": frame.depth_to_color.to_list()}
         dev.register_info(rs.camera_info.physical_port, "depth3d:" + json.dumps(exact, separators=(",", ":")))
+        marker = recording_marker(self.path)
+        marker.write_text(str(os.getpid()))
+        self._marker = marker
         self._recorder = rs.recorder(str(self.path), dev)
         self._dev = dev
         depth_sensor.open([p for k, p in self._profiles.items() if k != "color"])
@@ -212,6 +248,12 @@ class Recorder:
                     raise ValueError(f"recording {self.path}: frame {frame.index} colour size "
                                      f"{frame.color.shape[1::-1]} differs from {self._color_shape[::-1]}")
                 self._push(self._color_sensor, "color", frame.color, 3, frame)
+            # librealsense writes on its own thread, from an unbounded queue: a fast source runs seconds
+            # ahead of the file, and a killed process loses all that is queued. pause() returns once that
+            # queue is written (it flushes the writer thread); resume() continues at once. So a frame is
+            # in the file (committed to the OS) when add_frame returns.
+            self._recorder.pause()
+            self._recorder.resume()
             self.frames_written += 1
 
     # ------------------------------------------------------------------ closing
@@ -240,6 +282,13 @@ class Recorder:
 
             gc.collect()
             _OPEN.discard(self)
+            try:
+                if self.frames_written:
+                    retime_messages(self.path)
+            finally:
+                marker = getattr(self, "_marker", None)
+                if marker is not None:
+                    marker.unlink(missing_ok=True)
 
     @property
     def closed(self) -> bool:
@@ -256,6 +305,76 @@ class Recorder:
             self.close()
         except Exception:
             pass
+
+
+_FRAME_TS = b"Frame Timestamp="
+
+
+def retime_messages(path: str | Path) -> int:
+    """Set each image message's time to its frame's own timestamp (a finished depth3d ``.db3``).
+
+    Reads the exact seconds that :class:`Recorder` stores in each frame's metadata message
+    (``Frame Timestamp`` = float64 bits), and gives the data, metadata and camera-info messages of that
+    frame the time ``round((t - t0) * 1e9)`` ns, ``t0`` the first frame's time (never decreasing in write
+    order). One transaction: the
+    table is either fully rewritten or untouched. Returns the number of messages changed."""
+    con = sqlite3.connect(str(path), timeout=10.0, isolation_level=None)
+    try:
+        topics = dict(con.execute("SELECT id, name FROM topics").fetchall())
+        groups: dict[str, list[int]] = {}
+        for tid, name in topics.items():
+            if "/image/" in name:
+                groups.setdefault(name.split("/image/")[0], []).append(tid)
+        # the messages of one frame of one stream are written one after the other with one write time
+        # (image data, metadata, camera info): group each stream's messages by runs of equal time in
+        # write order (message id; librealsense's write times are not monotonic across pause/resume)
+        groups_by_first: list[tuple[int, float, list[int]]] = []
+        for prefix, tids in groups.items():
+            q = (f"SELECT m.id, m.timestamp, m.topic_id, m.data FROM messages m WHERE m.topic_id IN "
+                 f"({','.join('?' * len(tids))}) ORDER BY m.id")
+            run: list[int] = []
+            run_ts = None
+            run_t = math.nan
+
+            def flush() -> None:
+                if run and math.isfinite(run_t):
+                    groups_by_first.append((run[0], run_t, list(run)))
+
+            for mid, ts, tid, data in con.execute(q, tids):
+                if ts != run_ts:
+                    flush()
+                    run, run_ts, run_t = [], ts, math.nan
+                run.append(mid)
+                if topics[tid].endswith("/image/metadata"):
+                    data = bytes(data)
+                    i = data.find(_FRAME_TS)
+                    if i >= 0:
+                        try:
+                            run_t = bits_to_seconds(int(data[i + len(_FRAME_TS):data.find(b";", i)]))
+                        except ValueError:
+                            pass
+            flush()
+        if not groups_by_first:
+            return 0
+        # in write order; times that go back (a source whose clock jumped) are held at the latest time so
+        # far: playback order stays the recording order
+        groups_by_first.sort()
+        t0 = groups_by_first[0][1]
+        latest = 0
+        updates = []
+        for _, t, ids in groups_by_first:
+            latest = max(latest, int(round((t - t0) * 1e9)))
+            updates.extend((latest, mid) for mid in ids)
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.executemany("UPDATE messages SET timestamp = ? WHERE id = ?", updates)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return len(updates)
+    finally:
+        con.close()
 
 
 def record_source(source, path: str | Path, max_frames: int | None = None, **options: Any) -> int:

@@ -35,8 +35,16 @@ def run(args: argparse.Namespace) -> int:
 
     from depth3d.capture.source import SourceError, open_source
 
+    import math
+
     if args.every < 1:
         raise CLIError("--every must be >= 1", code=2)
+    if args.max_frames is not None and args.max_frames <= 0:
+        raise CLIError("--max-frames must be positive", code=2)
+    if args.voxel is not None and not (math.isfinite(args.voxel) and args.voxel > 0):
+        raise CLIError("--voxel must be a positive number of metres", code=2)
+    if args.seek is not None and not (math.isfinite(args.seek) and args.seek >= 0):
+        raise CLIError(f"--seek {args.seek}: expected seconds >= 0", code=2)
     path = Path(args.file)
     if not path.exists() and ":" not in args.file:
         raise FileNotFoundError(f"recording {path} does not exist")
@@ -53,7 +61,10 @@ def run(args: argparse.Namespace) -> int:
             if args.seek is not None:
                 if not hasattr(src, "seek"):
                     raise CLIError(f"{args.file}: this source cannot seek", code=2)
-                src.seek(args.seek)
+                try:
+                    src.seek(args.seek)
+                except ValueError as exc:
+                    raise CLIError(f"--seek: {exc}", code=2) from None
             total = src.frame_count
             if args.max_frames is not None and total is not None:
                 total = min(total, args.max_frames)
@@ -75,7 +86,11 @@ def run(args: argparse.Namespace) -> int:
         with atomic_write(out / "frames.csv", "w") as f:
             f.write("file_index,frame_index,timestamp_s\n" + "".join(r + "\n" for r in rows))
         print(f"exported {len(rows)} frames to {out}")
-    print(f"played {n} frames, dropped {src.dropped}")
+    damaged = int(getattr(src, "damaged", 0) or 0)
+    print(f"played {n} frames, dropped {src.dropped}" + (f", damaged {damaged}" if damaged else ""))
+    if damaged:
+        print(f"depth3d play: error: {args.file}: {damaged} damaged frame(s) skipped", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Open3D window with the cloud + OpenCV window with colour and depth")
     p.add_argument("--record", "-o", "--output", dest="record", metavar="FILE",
                    help="record the frames into a librealsense .db3 file")
+    p.add_argument("--force", "--overwrite", dest="force", action="store_true",
+                   help="let --record replace an existing file")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     p.add_argument("--voxel", type=float, metavar="SIZE", help="voxel down-sample the cloud (metres)")
     p.add_argument("--min-depth", type=float, default=0.0, help="metres (default 0)")
@@ -38,11 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-cloud", action="store_true", help="skip the point cloud (frames only)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a frame (default 5)")
     rs = p.add_argument_group("RealSense options")
-    rs.add_argument("--width", type=int, default=848)
-    rs.add_argument("--height", type=int, default=480)
-    rs.add_argument("--fps", type=int, default=30)
-    rs.add_argument("--align", choices=("color", "depth", "none"), default="color",
-                    help="depth->colour alignment (default color)")
+    rs.add_argument("--width", type=int, default=None, help="depth width (default 848)")
+    rs.add_argument("--height", type=int, default=None, help="depth height (default 480)")
+    rs.add_argument("--fps", type=int, default=None, help="frame rate (default 30)")
+    rs.add_argument("--align", choices=("color", "depth", "none"), default=None,
+                    help="depth->colour alignment (default color for a live camera)")
     rs.add_argument("--infrared", action="store_true", help="also stream both infrared images")
     rs.add_argument("--post", action="store_true",
                     help="librealsense post-processing (threshold, decimation 2, spatial, temporal)")
@@ -66,13 +68,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _is_live(spec: str) -> bool:
+    return spec == "realsense" or spec.startswith("realsense:") or (spec.isdigit() and len(spec) >= 6)
+
+
 def _source_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Options for the source; a camera-only option given for another source is refused (exit 2)."""
     spec = args.source
-    if spec == "realsense" or spec.startswith("realsense:") or (spec.isdigit() and len(spec) >= 6):
-        return dict(width=args.width, height=args.height, fps=args.fps, infrared=args.infrared,
-                    align=None if args.align == "none" else args.align, post=True if args.post else None)
+    if _is_live(spec):
+        return dict(width=args.width or 848, height=args.height or 480, fps=args.fps or 30,
+                    infrared=args.infrared, align=None if args.align == "none" else (args.align or "color"),
+                    post=True if args.post else None)
+    given = [flag for flag, v in (("--width", args.width), ("--height", args.height), ("--fps", args.fps),
+                                  ("--align", args.align)) if v is not None]
+    if args.infrared and not spec.lower().endswith((".db3", ".bag")):
+        given.append("--infrared")
+    if given:
+        raise CLIError(f"{', '.join(given)}: only a live RealSense camera takes {'these' if len(given) > 1 else 'this'}"
+                       f" (source {spec} delivers its frames as recorded; the cloud is registered to colour "
+                       "in any case)", code=2)
     if spec.lower().endswith((".db3", ".bag")):
-        return dict(timeout=args.timeout)
+        return dict(timeout=args.timeout, infrared=args.infrared)
     return {}
 
 
@@ -145,31 +161,62 @@ def _sigterm(signum, frame):  # pragma: no cover - exercised by the subprocess t
 def run(args: argparse.Namespace) -> int:
     from depth3d.capture.source import SourceError, open_source
 
+    import math
+
     if args.max_frames is not None and args.max_frames <= 0:
         raise CLIError("--max-frames must be positive", code=2)
-    if args.voxel is not None and args.voxel <= 0:
-        raise CLIError("--voxel must be positive (metres)", code=2)
+    if args.voxel is not None and not (math.isfinite(args.voxel) and args.voxel > 0):
+        raise CLIError("--voxel must be a positive number of metres", code=2)
+    if not (math.isfinite(args.timeout) and 0 < args.timeout <= 3600):
+        raise CLIError(f"--timeout {args.timeout}: expected seconds in (0, 3600]", code=2)
+    if not (math.isfinite(args.min_depth) and args.min_depth >= 0) or math.isnan(args.max_depth) \
+            or args.max_depth <= args.min_depth:
+        raise CLIError(f"--min-depth {args.min_depth} / --max-depth {args.max_depth}: expected "
+                       "0 <= min < max (metres)", code=2)
+    if not (math.isfinite(args.threshold) and 0 <= args.threshold <= 1):
+        raise CLIError(f"--threshold {args.threshold}: expected 0..1", code=2)
+    for flag, v in (("--width", args.width), ("--height", args.height), ("--fps", args.fps)):
+        if v is not None and v <= 0:
+            raise CLIError(f"{flag} must be positive", code=2)
     if args.record and not args.record.lower().endswith(".db3"):
         raise CLIError(f"--record {args.record}: recordings are written as .db3 (librealsense 2.59 format)",
                        code=2)
     if args.detect_every < 1:
         raise CLIError("--detect-every must be >= 1", code=2)
+    if args.record:
+        from pathlib import Path
+
+        rec, src = Path(args.record), Path(args.source)
+        if src.exists() and rec.exists() and rec.resolve() == src.resolve():
+            raise CLIError(f"--record {args.record}: this is the file being played; record to another file",
+                           code=2)
+        if rec.exists() and not args.force:
+            raise CLIError(f"--record {args.record}: the file exists; pass --force to replace it", code=2)
+    options = _source_options(args)
     detector = _make_detector(args)  # None without --detect
     signal.signal(signal.SIGTERM, _sigterm)
-    source = open_source(args.source, **_source_options(args))
+    source = open_source(args.source, **options)
     recorder = preview = None
     n = 0
     interrupted = False
     lost: str | None = None
     try:
         with source:
+            if args.infrared and not _is_live(args.source) and \
+                    not any(str(k).startswith("infrared") for k in source.info.get("streams", ())):
+                raise CLIError(f"--infrared: source {args.source} has no infrared streams", code=2)
             if not args.quiet:
                 info = source.info
                 print(f"source: {', '.join(f'{k}={v}' for k, v in info.items())}", flush=True)
             if args.record:
                 from depth3d.capture.record import Recorder
 
-                recorder = Recorder(args.record)
+                fps = source.info.get("fps")
+                try:
+                    fps = float(fps)
+                except (TypeError, ValueError):
+                    fps = 30.0
+                recorder = Recorder(args.record, fps=fps if fps > 0 else 30.0)
             if args.view:
                 preview = _Preview()
             if detector is not None and args.boxes:
@@ -235,7 +282,49 @@ def _make_detector(args: argparse.Namespace):
                          warn_no_floor=False, nms=args.nms)
 
 
+class _Post:
+    """--post for sources other than a live camera: librealsense's filter chain on each frame's depth
+    (through a software device, :class:`depth3d.capture.realsense.DepthPostProcessor`). Decimation
+    shrinks the depth image; colour keeps its size and becomes a separate camera (the original depth
+    camera's intrinsics, identity extrinsics for a registered frame)."""
+
+    def __init__(self, source_name: str) -> None:
+        self.source_name = source_name
+        self.pp = None
+
+    def __call__(self, frame):
+        import dataclasses
+
+        import numpy as np
+
+        from depth3d.capture.realsense import DepthPostProcessor, PostProcessing
+
+        if frame.depth.dtype != np.uint16:
+            raise CLIError(f"--post: source {self.source_name} gives float depth; librealsense's filters "
+                           "take 16-bit depth", code=2)
+        if self.pp is None:
+            self.pp = DepthPostProcessor(frame.depth_intrinsics, frame.depth_scale, PostProcessing.default())
+        depth, intr = self.pp.process(frame.depth, frame.timestamp)
+        color_intr = frame.color_intrinsics
+        if frame.color is not None and color_intr is None:
+            color_intr = frame.depth_intrinsics
+        return dataclasses.replace(frame, depth=depth, depth_intrinsics=intr, color_intrinsics=color_intr)
+
+    def close(self) -> None:
+        if self.pp is not None:
+            self.pp.close()
+
+
 def _loop(args, source, recorder, preview, detector=None) -> tuple[int, str | None]:
+    post = _Post(args.source) if getattr(args, "post", False) and not _is_live(args.source) else None
+    try:
+        return _run_loop(args, source, recorder, preview, detector, post)
+    finally:
+        if post is not None:
+            post.close()
+
+
+def _run_loop(args, source, recorder, preview, detector, post) -> tuple[int, str | None]:
     from depth3d.capture.source import SourceError
 
     pipeline = None
@@ -257,6 +346,8 @@ def _loop(args, source, recorder, preview, detector=None) -> tuple[int, str | No
             return n, f"source lost: {exc}; stopped"
         if frame is None:
             break
+        if post is not None:
+            frame = post(frame)
         if args.realtime:
             if pace is None:
                 pace = (time.perf_counter(), frame.timestamp)
