@@ -14,6 +14,7 @@ runs the shipped VoteNet (``data/votenet_synthetic.pt``) and writes, in ``-o/--o
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             if best is None or len(res.boxes) > best[0]:
                 up = (np.asarray(cloud.points, np.float64) @ det.rotation.T).astype(np.float32)
                 best = (len(res.boxes), idx, PointCloud(up, cloud.colors), res.boxes)
+        damaged = int(getattr(src, "damaged", 0) or 0)
     if best is None:
         raise CLIError(f"{source}: no frames")
     det.write(out / "boxes.json", source=source, checkpoint=str(ckpt))
@@ -96,4 +98,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         show(geoms, screenshot=out / "demo_view.png", **view)
         print(f"wrote {out / 'demo_view.png'} (frame {idx}, rendered off-screen)")
+    if damaged:  # the intact frames were processed; the loss is still an error
+        print(f"depth3d demo: error: {source}: {damaged} damaged frame(s) skipped", file=sys.stderr)
+        return 1
     return 0

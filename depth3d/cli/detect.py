@@ -150,6 +150,7 @@ def run(args) -> int:
         refuse_existing([args.screenshot], args.force)
     out.mkdir(parents=True, exist_ok=True)
     last_points, last_boxes, last_colors = None, [], None
+    damaged_inputs: list[str] = []
     for spec, name in zip(args.inputs, names):
         if _is_scan(spec):
             import numpy as np
@@ -176,10 +177,10 @@ def run(args) -> int:
             print(f"{spec}: {len(res.boxes)} boxes ({summary}) -> {out / (name + '_boxes.json')}")
             last_points, last_boxes, last_colors = res.points, res.boxes, cols
         else:
-            frames, levelled = [], []
+            frames, levelled, stats = [], [], {}
             try:
                 for idx, ts, pts in frames_to_clouds(spec, args.every, args.max_frames, args.tilt,
-                                                     args.camera_height, levelling=levelled):
+                                                     args.camera_height, levelling=levelled, stats=stats):
                     res = det.detect(pts)
                     if res.message:
                         print(f"depth3d detect: {spec} frame {idx}: {res.message}", file=sys.stderr)
@@ -199,7 +200,12 @@ def run(args) -> int:
             from depth3d.core.atomic import atomic_write
 
             with atomic_write(out / f"{name}_boxes.json", "w") as f:
-                json.dump({"frame": "upright", "source": spec, "frames": frames}, f, indent=1)
+                json.dump({"frame": "upright", "source": spec, "frames": frames,
+                           **({"damaged_frames": stats["damaged"]} if stats.get("damaged") else {})}, f, indent=1)
+            if stats.get("damaged"):
+                damaged_inputs.append(f"{spec}: {stats['damaged']} damaged frame(s) skipped")
     if args.view or args.screenshot:
         _render(last_points, last_boxes, args.view, args.screenshot, last_colors)
-    return 0
+    for line in damaged_inputs:  # the intact frames were detected; the loss is still an error
+        print(f"depth3d detect: error: {line}", file=sys.stderr)
+    return 1 if damaged_inputs else 0

@@ -293,22 +293,28 @@ class FrameDetector:
 
 
 def frames_to_clouds(spec: str, every: int = 1, max_frames: int | None = None, tilt_deg: float | str = 0.0,
-                     camera_height: float = 0.0, levelling: list | None = None):
+                     camera_height: float = 0.0, levelling: list | None = None, stats: dict | None = None):
     """Yield (frame index, timestamp, upright points (N, 3)) from a recording or live source opened with
     :func:`depth3d.capture.source.open_source` (every ``every``-th frame). ``levelling``: a list that gets
-    each yielded frame's :class:`depth3d.geometry.floor.Levelling` appended."""
+    each yielded frame's :class:`depth3d.geometry.floor.Levelling` appended. ``stats``: a dict that gets
+    ``damaged`` (frames of a recording skipped as damaged) and ``dropped`` when the source closes."""
     from depth3d.capture.source import open_source
 
     with open_source(spec) as src:
-        k = 0
-        for i, frame in enumerate(src):
-            if i % every:
-                continue
-            yield (frame.index if frame.index is not None else i), frame.timestamp, \
-                camera_to_upright(camera_points(frame), tilt_deg, camera_height, levelling)
-            k += 1
-            if max_frames and k >= max_frames:
-                break
+        try:
+            k = 0
+            for i, frame in enumerate(src):
+                if i % every:
+                    continue
+                yield (frame.index if frame.index is not None else i), frame.timestamp, \
+                    camera_to_upright(camera_points(frame), tilt_deg, camera_height, levelling)
+                k += 1
+                if max_frames and k >= max_frames:
+                    break
+        finally:
+            if stats is not None:
+                stats["damaged"] = int(getattr(src, "damaged", 0) or 0)
+                stats["dropped"] = int(getattr(src, "dropped", 0) or 0)
 
 
 def warn_message(msg: str | None) -> None:

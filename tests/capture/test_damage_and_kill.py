@@ -4,6 +4,7 @@ moment leaves a file that plays every frame written until about then (frames are
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -171,3 +172,18 @@ def test_stream_record_exits_cleanly_many_times(tmp_path):
         assert "recorded 12 frames" in p.stdout
         frames, damaged = _play(out)
         assert len(frames) == 12 and damaged == 0
+
+
+def test_detect_and_demo_report_damaged_frames(tmp_path, run_cli):
+    """detect and demo process every intact frame of a damaged recording and exit 1 naming the loss."""
+    bad = tmp_path / "bad.db3"
+    _damage(SAMPLE, bad, 10, False)
+    env = {"DEPTH3D_CACHE": str(tmp_path / "cache")}
+    p = run_cli("detect", bad, "--every", "10", "-o", tmp_path / "det", env=env)
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    assert f"{bad}: 1 damaged frame(s) skipped" in p.stderr
+    boxes = json.loads((tmp_path / "det" / "bad_boxes.json").read_text())
+    assert boxes["damaged_frames"] == 1 and len(boxes["frames"]) == 3  # every 10th of the 29 intact frames
+    d = run_cli("demo", "--source", bad, "-o", tmp_path / "demo", env=env)
+    assert d.returncode == 1 and f"{bad}: 1 damaged frame(s) skipped" in d.stderr, d.stderr
+    assert (tmp_path / "demo" / "boxes.json").is_file()
