@@ -19,25 +19,14 @@ import numpy as np
 
 from depth3d.core.errors import InputError
 from depth3d.core.registry import Registry
+from depth3d.models.votenet.config import SUNRGBD_CLASSES, SUNRGBD_MEAN_SIZE  # no torch
 
 #: VoteNet's SUN RGB-D class order; the index is the class id (0..9).
-CLASSES: tuple[str, ...] = ("bed", "table", "sofa", "chair", "toilet", "desk", "dresser", "night_stand",
-                            "bookshelf", "bathtub")
+CLASSES: tuple[str, ...] = SUNRGBD_CLASSES
 CLASS_IDS: dict[str, int] = {name: i for i, name in enumerate(CLASSES)}
 
 #: SUN RGB-D mean full sizes (l, w, h) in metres per class (VoteNet ``type_mean_size``).
-MEAN_SIZES: dict[str, tuple[float, float, float]] = {
-    "bathtub": (0.765840, 1.398258, 0.472728),
-    "bed": (2.114256, 1.620300, 0.927272),
-    "bookshelf": (0.404671, 1.071108, 1.688889),
-    "chair": (0.591958, 0.552978, 0.827272),
-    "desk": (0.695190, 1.346299, 0.736364),
-    "dresser": (0.528526, 1.002642, 1.172878),
-    "night_stand": (0.500618, 0.632163, 0.683424),
-    "sofa": (0.923508, 1.867419, 0.845495),
-    "table": (0.791118, 1.279516, 0.718182),
-    "toilet": (0.699104, 0.454178, 0.756250),
-}
+MEAN_SIZES: dict[str, tuple[float, float, float]] = SUNRGBD_MEAN_SIZE
 
 _WOOD = [(0.55, 0.38, 0.22), (0.72, 0.55, 0.36), (0.36, 0.24, 0.15), (0.85, 0.75, 0.6), (0.25, 0.2, 0.18)]
 _FABRIC = [(0.6, 0.15, 0.12), (0.2, 0.3, 0.55), (0.45, 0.5, 0.42), (0.75, 0.72, 0.65), (0.3, 0.3, 0.32),

@@ -12,10 +12,12 @@ import argparse
 import json
 from pathlib import Path
 
+from depth3d.models.registry import CLASSIFIERS  # no torch
+
 NAME = "cls"
 HELP = "train a point-cloud classifier (PointNet++ SSG/MSG, PointConv, SO-Net)"
 EVAL_HELP = "evaluate a point-cloud classifier checkpoint: accuracy, per-class accuracy"
-MODELS = ("pointnet2_ssg", "pointnet2_msg", "pointconv", "sonet")
+MODELS = CLASSIFIERS
 
 DEFAULTS = {
     "model": {"name": "pointnet2_ssg"},
