@@ -79,3 +79,36 @@ def interleaved(funcs: dict[str, Callable[[], object]], repeats: int = 30, warmu
                 sync()
             times[name].append(time.perf_counter() - t)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def write_section(path: str, tag: str, text: str) -> None:
+    """Replace the section between ``<!-- tag -->`` markers of ``path`` (append it when absent)."""
+    from pathlib import Path
+
+    from depth3d.core.atomic import atomic_write
+
+    p = Path(path)
+    old = p.read_text() if p.is_file() else "# ToF and structured light (issue 7)\n\n"
+    start, end = f"<!-- {tag} -->", f"<!-- /{tag} -->"
+    block = f"{start}\n{text.rstrip()}\n{end}\n"
+    if start in old and end in old:
+        new = old[:old.index(start)] + block + old[old.index(end) + len(end) + 1:]
+    else:
+        new = old.rstrip() + "\n\n" + block
+    with atomic_write(p, "w") as f:
+        f.write(new)
+
+
+def cpu_times(funcs: dict, repeats: int) -> dict:
+    """Median CPU seconds (this process, time.process_time) per call: the compute a call needs, unaffected
+    by other jobs queueing for the shared cores (numpy runs these single-threaded)."""
+    out = {}
+    for k, f in funcs.items():
+        f()
+        ts = []
+        for _ in range(repeats):
+            t0 = time.process_time()
+            f()
+            ts.append(time.process_time() - t0)
+        out[k] = statistics.median(ts)
+    return out

@@ -156,31 +156,13 @@ def test_cli_generate_simulate_decode(tmp_path, run_cli):
 
 def test_projector_calibration_from_simulated_board():
     """Board corners -> projector coordinates by local homographies -> cv2.stereoCalibrate recovers the rig."""
-    from scipy.spatial.transform import Rotation
-
-    from depth3d.sim.structured_light_sensor import StructuredLightRig, checkerboard_mesh
-    from depth3d.structured_light.calibrate import (board_object_points, calibrate_projector_camera,
-                                                    find_board_corners, projector_corners)
+    from depth3d.sim.structured_light_sensor import StructuredLightRig, simulated_board_views
+    from depth3d.structured_light.calibrate import board_object_points, calibrate_projector_camera
 
     rig = StructuredLightRig(patterns=PatternSet.default(800, 600, rows=True), power=300)
-    ic, ir, sq = 8, 6, 0.05
-    obj = board_object_points(ic, ir, sq)
-    rng = np.random.default_rng(0)
-    cams, prjs = [], []
-    for k in range(5):
-        T = np.eye(4)
-        T[:3, :3] = Rotation.from_euler("xyz", [rng.uniform(-25, 25), rng.uniform(-25, 25), rng.uniform(-10, 10)],
-                                        degrees=True).as_matrix()
-        centre = np.array([(ic - 1) * sq / 2, (ir - 1) * sq / 2, 0])
-        T[:3, 3] = np.array([0.07 + rng.uniform(-0.1, 0.1), rng.uniform(-0.08, 0.08), rng.uniform(0.8, 1.1)]) \
-            - T[:3, :3] @ centre
-        out = rig.render([checkerboard_mesh(ic, ir, sq, T)], rng=np.random.default_rng(k))
-        c = find_board_corners(out["images"]["white"], ic, ir)
-        assert c is not None
-        p, ok = projector_corners(c, decode_captures(out["images"], rig.patterns))
-        assert ok.all()
-        cams.append(c)
-        prjs.append(p)
+    obj = board_object_points(8, 6, 0.05)
+    cams, prjs = simulated_board_views(rig, 5, 8, 6, 0.05)
+    assert len(cams) == len(prjs) == 5  # every view usable: board found, every corner decoded
     res = calibrate_projector_camera(obj, cams, prjs, (640, 480), (800, 600))
     cal, gt = res.calibration, rig.calibration
     assert res.stereo_rms < 1.0
