@@ -263,22 +263,27 @@ def _drawers(b: _Builder, l, w, h, base_h, rows, cols, body) -> None:
             b.box((0.02, min(0.12, dw / 3), 0.02), (l / 2 + 0.03, yc, zc + dh * 0.2), handle)
 
 
+def _cabinet(b: _Builder, rng: np.random.Generator, l: float, w: float, h: float, base: tuple[float, float],
+             front_gap: float, leg: float, inset: float) -> tuple[np.ndarray, float]:
+    """A wood or painted carcass on legs: height of the legs drawn in ``base`` (metres), the carcass
+    ``front_gap`` shorter than ``l`` at the front. Returns (body colour, leg height)."""
+    body = b.colour(_WOOD + _PAINT)
+    base_h = rng.uniform(*base)
+    b.box((l - front_gap, w, h - base_h), (-front_gap / 2, 0, base_h + (h - base_h) / 2), body)
+    b.legs(l - front_gap, w, base_h, leg, body, round_legs=rng.random() < 0.5, inset=inset)
+    return body, base_h
+
+
 def _dresser(b: _Builder, rng: np.random.Generator) -> None:
     l, w, h = _size(rng, "dresser", (0.15, 0.3, 0.25))
-    body = b.colour(_WOOD + _PAINT)
-    base_h = rng.uniform(0.05, 0.12)
-    b.box((l - 0.04, w, h - base_h), (-0.02, 0, base_h + (h - base_h) / 2), body)
-    b.legs(l - 0.04, w, base_h, 0.05, body, round_legs=rng.random() < 0.5, inset=0.02)
+    body, base_h = _cabinet(b, rng, l, w, h, (0.05, 0.12), 0.04, 0.05, 0.02)
     rows = int(np.clip(round((h - base_h) / 0.22), 2, 6))
     _drawers(b, l - 0.04 - 0.04, w, h - 0.02, base_h, rows, int(rng.integers(1, 3)), body)
 
 
 def _night_stand(b: _Builder, rng: np.random.Generator) -> None:
     l, w, h = _size(rng, "night_stand", (0.15, 0.15, 0.15))
-    body = b.colour(_WOOD + _PAINT)
-    base_h = rng.uniform(0.04, 0.15)
-    b.box((l - 0.03, w, h - base_h), (-0.015, 0, base_h + (h - base_h) / 2), body)
-    b.legs(l - 0.03, w, base_h, 0.04, body, round_legs=rng.random() < 0.5, inset=0.01)
+    body, base_h = _cabinet(b, rng, l, w, h, (0.04, 0.15), 0.03, 0.04, 0.01)
     b.box((l + 0.0, w + 0.02, 0.025), (0, 0, h + 0.0125), body * 0.95)  # overhanging top
     _drawers(b, l - 0.03 - 0.04, w, h, base_h, int(rng.integers(1, 3)), 1, body)
 
