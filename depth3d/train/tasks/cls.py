@@ -93,7 +93,8 @@ def resolve_data_root(cfg: dict) -> tuple[Path, str]:
             s = d.get("synthetic", {})
             if int(os.environ.get("RANK", "0")) == 0:
                 generate_shapes(base, s.get("train_per_class", 80), s.get("test_per_class", 20),
-                                s.get("num_points", 1024), s.get("scan_fraction", 0.5), s.get("seed", 0))
+                                s.get("num_points", 1024), s.get("scan_fraction", 0.5), s.get("seed", 0),
+                                progress=bool(cfg.get("progress", True)))
             if int(os.environ.get("WORLD_SIZE", "1")) > 1:
                 import torch.distributed as dist
 
