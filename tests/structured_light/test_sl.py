@@ -3,6 +3,9 @@ capture folders, source and CLI."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 
@@ -171,3 +174,29 @@ def test_projector_calibration_from_simulated_board():
     assert np.linalg.norm(cal.t - gt.t) < 0.01
     angle = np.degrees(np.arccos(np.clip((np.trace(cal.R.T @ gt.R) - 1) / 2, -1, 1)))
     assert angle < 0.5
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda d: d["columns"].update(code="morse"), "columns.code must be 'gray' or 'binary'"),
+    (lambda d: d["columns"].update(period=0), "columns.period must be a whole number >= 2"),
+    (lambda d: d["columns"].update(bits=3), "columns.bits 3 code only 8 of 800 pixels"),
+    (lambda d: d.pop("columns"), "missing columns"),
+    (lambda d: d.update(width="wide"), "width must be a whole number >= 2"),
+])
+def test_sl_decode_refuses_a_wrong_patterns_json(tmp_path, run_cli, damage, reason):
+    """A patterns.json that is not a pattern description fails with one line naming it and the keys."""
+    from depth3d.structured_light.capture import write_capture
+
+    ps = PatternSet.default(800, 600)
+    images = {name: np.zeros((24, 32), np.uint8) for name in ps.names()}
+    folder = write_capture(tmp_path / "cap", images, ps)
+    d = json.loads((folder / "patterns.json").read_text())
+    damage(d)
+    (folder / "patterns.json").write_text(json.dumps(d))
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        PatternSet.load(folder / "patterns.json")
+    p = run_cli("sl", "decode", folder, "-o", tmp_path / "out")
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 1 and len(lines) == 1, p.stderr
+    assert str(folder / "patterns.json") in lines[0] and reason in lines[0]
+    assert "expected keys width, height, columns{code, bits, steps, period}, rows" in lines[0]
