@@ -112,3 +112,17 @@ def cpu_times(funcs: dict, repeats: int) -> dict:
             ts.append(time.process_time() - t0)
         out[k] = statistics.median(ts)
     return out
+
+
+def speed_section(title: str, command: str, wall: dict, cpu: dict, reference: str) -> str:
+    """A Markdown speed table: ``wall``/``cpu`` median seconds per frame by decoder (from :func:`interleaved` and
+    :func:`cpu_times`), each also as a speed-up over the ``reference`` decoder's wall time; with the machine,
+    date, load average and ``command`` above it."""
+    tref = wall[reference]
+    lines = [f"### {title}", "", f"- machine: {machine()}", f"- date: {today()}; load average before the run: "
+             f"{open('/proc/loadavg').read().split()[0]}", f"- command: `{command}`",
+             "", "| decoder | wall ms / frame | wall fps | CPU ms / frame | CPU-time fps | reference / this (wall) |",
+             "|---|---|---|---|---|---|"]
+    for k, v in wall.items():
+        lines.append(f"| {k} | {1e3 * v:.2f} | {1 / v:.0f} | {1e3 * cpu[k]:.2f} | {1 / cpu[k]:.0f} | {tref / v:.2f}x |")
+    return "\n".join(lines)

@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import cpu_times, interleaved, machine, today, write_section  # noqa: E402
+from _util import cpu_times, interleaved, machine, speed_section, today, write_section  # noqa: E402
 from depth3d.structured_light.decode import decode_captures, triangulate_columns  # noqa: E402
 from depth3d.structured_light.patterns import PatternSet  # noqa: E402
 
@@ -165,16 +165,9 @@ def main() -> None:
     if args.speed_only:
         t, c, agree, n = speed(args.repeats)
         print(f"machine: {machine()}; {n} images; reference agrees (1e-3 col) on {100 * agree:.2f}%")
-        tref = t["numpy reference decode (float64)"]
-        lines = [f"### Structured-light decoding speed, speed-only run (synthetic 640x480 captures, {n} images)", "",
-                 f"- machine: {machine()}", f"- date: {today()}; load average before the run: "
-                 f"{open('/proc/loadavg').read().split()[0]}",
-                 f"- command: `{args.cmd_note or 'python benchmarks/bench_sl.py --speed-only'} --repeats {args.repeats}`",
-                 "", "| decoder | wall ms / frame | wall fps | CPU ms / frame | CPU-time fps | reference / this (wall) |",
-                 "|---|---|---|---|---|---|"]
-        for k, v in t.items():
-            lines.append(f"| {k} | {1e3 * v:.2f} | {1 / v:.0f} | {1e3 * c[k]:.2f} | {1 / c[k]:.0f} | {tref / v:.2f}x |")
-        write_section(args.output, "sl_speed", "\n".join(lines))
+        cmd = f"{args.cmd_note or 'python benchmarks/bench_sl.py --speed-only'} --repeats {args.repeats}"
+        title = f"Structured-light decoding speed, speed-only run (synthetic 640x480 captures, {n} images)"
+        write_section(args.output, "sl_speed", speed_section(title, cmd, t, c, "numpy reference decode (float64)"))
         return
     rows = accuracy(args.seeds, [1.5, 4.0])
     t, c, agree, n = speed(args.repeats)
