@@ -163,13 +163,9 @@ class PatternSet:
 
     @classmethod
     def load(cls, path: str | Path) -> "PatternSet":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"pattern description {path} does not exist")
-        try:
-            return cls.from_dict(json.loads(path.read_text()), source=str(path))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        from depth3d.core.validate import read_json_file
+
+        return cls.from_dict(read_json_file(path, "pattern description"), source=str(path))
 
     # ------------------------------------------------------------------ images
     def axis_profiles(self, axis: str) -> dict[str, np.ndarray]:
