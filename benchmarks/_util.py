@@ -79,3 +79,50 @@ def interleaved(funcs: dict[str, Callable[[], object]], repeats: int = 30, warmu
                 sync()
             times[name].append(time.perf_counter() - t)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def write_section(path: str, tag: str, text: str) -> None:
+    """Replace the section between ``<!-- tag -->`` markers of ``path`` (append it when absent)."""
+    from pathlib import Path
+
+    from depth3d.core.atomic import atomic_write
+
+    p = Path(path)
+    old = p.read_text() if p.is_file() else "# ToF and structured light (issue 7)\n\n"
+    start, end = f"<!-- {tag} -->", f"<!-- /{tag} -->"
+    block = f"{start}\n{text.rstrip()}\n{end}\n"
+    if start in old and end in old:
+        new = old[:old.index(start)] + block + old[old.index(end) + len(end) + 1:]
+    else:
+        new = old.rstrip() + "\n\n" + block
+    with atomic_write(p, "w") as f:
+        f.write(new)
+
+
+def cpu_times(funcs: dict, repeats: int) -> dict:
+    """Median CPU seconds (this process, time.process_time) per call: the compute a call needs, unaffected
+    by other jobs queueing for the shared cores (numpy runs these single-threaded)."""
+    out = {}
+    for k, f in funcs.items():
+        f()
+        ts = []
+        for _ in range(repeats):
+            t0 = time.process_time()
+            f()
+            ts.append(time.process_time() - t0)
+        out[k] = statistics.median(ts)
+    return out
+
+
+def speed_section(title: str, command: str, wall: dict, cpu: dict, reference: str) -> str:
+    """A Markdown speed table: ``wall``/``cpu`` median seconds per frame by decoder (from :func:`interleaved` and
+    :func:`cpu_times`), each also as a speed-up over the ``reference`` decoder's wall time; with the machine,
+    date, load average and ``command`` above it."""
+    tref = wall[reference]
+    lines = [f"### {title}", "", f"- machine: {machine()}", f"- date: {today()}; load average before the run: "
+             f"{open('/proc/loadavg').read().split()[0]}", f"- command: `{command}`",
+             "", "| decoder | wall ms / frame | wall fps | CPU ms / frame | CPU-time fps | reference / this (wall) |",
+             "|---|---|---|---|---|---|"]
+    for k, v in wall.items():
+        lines.append(f"| {k} | {1e3 * v:.2f} | {1 / v:.0f} | {1e3 * cpu[k]:.2f} | {1 / cpu[k]:.0f} | {tref / v:.2f}x |")
+    return "\n".join(lines)

@@ -22,42 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import interleaved, machine, today  # noqa: E402
-
-
-def write_section(path: str, tag: str, text: str) -> None:
-    """Replace the section between ``<!-- tag -->`` markers of ``path`` (append it when absent)."""
-    from depth3d.core.atomic import atomic_write
-
-    p = Path(path)
-    old = p.read_text() if p.is_file() else "# ToF and structured light (issue 7)\n\n"
-    start, end = f"<!-- {tag} -->", f"<!-- /{tag} -->"
-    block = f"{start}\n{text.rstrip()}\n{end}\n"
-    if start in old and end in old:
-        new = old[:old.index(start)] + block + old[old.index(end) + len(end) + 1:]
-    else:
-        new = old.rstrip() + "\n\n" + block
-    with atomic_write(p, "w") as f:
-        f.write(new)
-
-
-def cpu_times(funcs: dict, repeats: int) -> dict:
-    """Median CPU seconds (this process, time.process_time) per call: the compute a call needs, unaffected
-    by other jobs queueing for the shared cores (numpy runs these single-threaded)."""
-    import statistics
-    import time
-
-    out = {}
-    for k, f in funcs.items():
-        f()
-        ts = []
-        for _ in range(repeats):
-            t0 = time.process_time()
-            f()
-            ts.append(time.process_time() - t0)
-        out[k] = statistics.median(ts)
-    return out
-
+from _util import cpu_times, interleaved, machine, speed_section, today, write_section  # noqa: E402
 from depth3d.structured_light.decode import decode_captures, triangulate_columns  # noqa: E402
 from depth3d.structured_light.patterns import PatternSet  # noqa: E402
 
@@ -146,32 +111,12 @@ def accuracy(seeds: int, noise_levels) -> list[dict]:
 
 def calibration_check(views: int = 6) -> dict:
     """Simulated board views -> calibration; errors against the rig's true calibration."""
-    from scipy.spatial.transform import Rotation
-
-    from depth3d.sim.structured_light_sensor import StructuredLightRig, checkerboard_mesh
-    from depth3d.structured_light.calibrate import (board_object_points, calibrate_projector_camera,
-                                                    find_board_corners, projector_corners)
+    from depth3d.sim.structured_light_sensor import StructuredLightRig, simulated_board_views
+    from depth3d.structured_light.calibrate import board_object_points, calibrate_projector_camera
 
     rig = StructuredLightRig(patterns=PatternSet.default(800, 600, rows=True), power=300)
-    ic, ir, sq = 8, 6, 0.05
-    obj = board_object_points(ic, ir, sq)
-    rng = np.random.default_rng(0)
-    cams, prjs = [], []
-    for k in range(views):
-        T = np.eye(4)
-        T[:3, :3] = Rotation.from_euler("xyz", [rng.uniform(-25, 25), rng.uniform(-25, 25), rng.uniform(-10, 10)],
-                                        degrees=True).as_matrix()
-        centre = np.array([(ic - 1) * sq / 2, (ir - 1) * sq / 2, 0])
-        T[:3, 3] = np.array([0.07 + rng.uniform(-0.1, 0.1), rng.uniform(-0.08, 0.08), rng.uniform(0.8, 1.1)]) \
-            - T[:3, :3] @ centre
-        out = rig.render([checkerboard_mesh(ic, ir, sq, T)], rng=np.random.default_rng(k))
-        c = find_board_corners(out["images"]["white"], ic, ir)
-        if c is None:
-            continue
-        p, ok = projector_corners(c, decode_captures(out["images"], rig.patterns))
-        if ok.all():
-            cams.append(c)
-            prjs.append(p)
+    obj = board_object_points(8, 6, 0.05)
+    cams, prjs = simulated_board_views(rig, views, 8, 6, 0.05)
     res = calibrate_projector_camera(obj, cams, prjs, (640, 480), (800, 600))
     cal, gt = res.calibration, rig.calibration
     angle = float(np.degrees(np.arccos(np.clip((np.trace(cal.R.T @ gt.R) - 1) / 2, -1, 1))))
@@ -220,16 +165,9 @@ def main() -> None:
     if args.speed_only:
         t, c, agree, n = speed(args.repeats)
         print(f"machine: {machine()}; {n} images; reference agrees (1e-3 col) on {100 * agree:.2f}%")
-        tref = t["numpy reference decode (float64)"]
-        lines = [f"### Structured-light decoding speed, speed-only run (synthetic 640x480 captures, {n} images)", "",
-                 f"- machine: {machine()}", f"- date: {today()}; load average before the run: "
-                 f"{open('/proc/loadavg').read().split()[0]}",
-                 f"- command: `{args.cmd_note or 'python benchmarks/bench_sl.py --speed-only'} --repeats {args.repeats}`",
-                 "", "| decoder | wall ms / frame | wall fps | CPU ms / frame | CPU-time fps | reference / this (wall) |",
-                 "|---|---|---|---|---|---|"]
-        for k, v in t.items():
-            lines.append(f"| {k} | {1e3 * v:.2f} | {1 / v:.0f} | {1e3 * c[k]:.2f} | {1 / c[k]:.0f} | {tref / v:.2f}x |")
-        write_section(args.output, "sl_speed", "\n".join(lines))
+        cmd = f"{args.cmd_note or 'python benchmarks/bench_sl.py --speed-only'} --repeats {args.repeats}"
+        title = f"Structured-light decoding speed, speed-only run (synthetic 640x480 captures, {n} images)"
+        write_section(args.output, "sl_speed", speed_section(title, cmd, t, c, "numpy reference decode (float64)"))
         return
     rows = accuracy(args.seeds, [1.5, 4.0])
     t, c, agree, n = speed(args.repeats)

@@ -20,42 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import interleaved, machine, today  # noqa: E402
-
-
-def write_section(path: str, tag: str, text: str) -> None:
-    """Replace the section between ``<!-- tag -->`` markers of ``path`` (append it when absent)."""
-    from depth3d.core.atomic import atomic_write
-
-    p = Path(path)
-    old = p.read_text() if p.is_file() else "# ToF and structured light (issue 7)\n\n"
-    start, end = f"<!-- {tag} -->", f"<!-- /{tag} -->"
-    block = f"{start}\n{text.rstrip()}\n{end}\n"
-    if start in old and end in old:
-        new = old[:old.index(start)] + block + old[old.index(end) + len(end) + 1:]
-    else:
-        new = old.rstrip() + "\n\n" + block
-    with atomic_write(p, "w") as f:
-        f.write(new)
-
-
-def cpu_times(funcs: dict, repeats: int) -> dict:
-    """Median CPU seconds (this process, time.process_time) per call: the compute a call needs, unaffected
-    by other jobs queueing for the shared cores (numpy runs these single-threaded)."""
-    import statistics
-    import time
-
-    out = {}
-    for k, f in funcs.items():
-        f()
-        ts = []
-        for _ in range(repeats):
-            t0 = time.process_time()
-            f()
-            ts.append(time.process_time() - t0)
-        out[k] = statistics.median(ts)
-    return out
-
+from _util import cpu_times, interleaved, machine, speed_section, today, write_section  # noqa: E402
 from depth3d.core.intrinsics import Intrinsics  # noqa: E402
 from depth3d.tof.decode import C_LIGHT, decode_tof, unambiguous_range  # noqa: E402
 
@@ -175,16 +140,9 @@ def main() -> None:
         frames, freqs, intr = analytic_frames()
         t, c, agree = speed(frames, freqs, intr, args.repeats)
         print(f"machine: {machine()}; reference agrees within 1 cm on {100 * agree:.1f}%")
-        tref = t["numpy reference (float64, brute force)"]
-        lines = ["### ToF decoding speed, speed-only run (analytic 640x480 frames, 2 frequencies x 4 steps)", "",
-                 f"- machine: {machine()}", f"- date: {today()}; load average before the run: "
-                 f"{open('/proc/loadavg').read().split()[0]}",
-                 f"- command: `{args.cmd_note or 'python benchmarks/bench_tof.py --speed-only'} --repeats {args.repeats}`",
-                 "", "| decoder | wall ms / frame | wall fps | CPU ms / frame | CPU-time fps | reference / this (wall) |",
-                 "|---|---|---|---|---|---|"]
-        for k, v in t.items():
-            lines.append(f"| {k} | {1e3 * v:.2f} | {1 / v:.0f} | {1e3 * c[k]:.2f} | {1 / c[k]:.0f} | {tref / v:.2f}x |")
-        write_section(args.output, "tof_speed", "\n".join(lines))
+        cmd = f"{args.cmd_note or 'python benchmarks/bench_tof.py --speed-only'} --repeats {args.repeats}"
+        title = "ToF decoding speed, speed-only run (analytic 640x480 frames, 2 frequencies x 4 steps)"
+        write_section(args.output, "tof_speed", speed_section(title, cmd, t, c, "numpy reference (float64, brute force)"))
         return
     from depth3d.sim.render import SceneRenderer
     from depth3d.sim.scene import demo_scene

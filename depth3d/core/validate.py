@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,3 +68,29 @@ def check_number(value: Any, name: str, *, allow_inf: bool = True) -> float:
     if math.isnan(v) or (math.isinf(v) and not allow_inf):
         raise InputError(f"{name} must be a {'' if allow_inf else 'finite '}number, got {value!r}")
     return v
+
+
+def apply_overrides(config: Any, overrides: dict[str, Any], what: str) -> Any:
+    """Set each ``overrides`` attribute on ``config`` (a settings dataclass, changed in place) and return it.
+
+    Raises TypeError naming the option for one ``config`` has no field for (``what`` names the settings,
+    e.g. ``"matcher"``)."""
+    for k, v in overrides.items():
+        if not hasattr(config, k):
+            raise TypeError(f"unknown {what} option {k!r}")
+        setattr(config, k, v)
+    return config
+
+
+def read_json_file(path: str | Path, what: str) -> Any:
+    """The parsed JSON of ``path``. Raises FileNotFoundError (``what`` names the file's role) when it is not a
+    file and ValueError naming it when it is not valid JSON."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None

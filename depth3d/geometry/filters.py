@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from depth3d.core.cloud import PointCloud
@@ -27,25 +29,25 @@ def estimate_normals(cloud: PointCloud, radius: float = 0.05, max_nn: int = 30,
     return PointCloud(c.points, c.colors, n)
 
 
+def _open3d_outlier_filter(cloud: PointCloud, method: str, *args: Any) -> tuple[PointCloud, np.ndarray]:
+    """(kept cloud, kept mask (N,) bool) of Open3D's tensor point-cloud filter ``method``(*args)."""
+    c = cloud.to_numpy()
+    if len(c) == 0:
+        return c, np.zeros(0, bool)
+    _, mask = getattr(c.to_open3d_tensor(), method)(*args)
+    keep = mask.numpy().astype(bool)
+    return c.select(keep), keep
+
+
 def remove_statistical_outliers(cloud: PointCloud, nb_neighbors: int = 20, std_ratio: float = 2.0,
                                 ) -> tuple[PointCloud, np.ndarray]:
     """Drop points whose mean neighbour distance is over ``std_ratio`` standard deviations above average.
 
     Returns (filtered cloud, kept mask (N,) bool)."""
-    c = cloud.to_numpy()
-    if len(c) == 0:
-        return c, np.zeros(0, bool)
-    _, mask = c.to_open3d_tensor().remove_statistical_outliers(nb_neighbors, std_ratio)
-    keep = mask.numpy().astype(bool)
-    return c.select(keep), keep
+    return _open3d_outlier_filter(cloud, "remove_statistical_outliers", nb_neighbors, std_ratio)
 
 
 def remove_radius_outliers(cloud: PointCloud, nb_points: int = 8, radius: float = 0.05,
                            ) -> tuple[PointCloud, np.ndarray]:
     """Drop points with fewer than ``nb_points`` neighbours within ``radius`` metres. Returns (cloud, mask)."""
-    c = cloud.to_numpy()
-    if len(c) == 0:
-        return c, np.zeros(0, bool)
-    _, mask = c.to_open3d_tensor().remove_radius_outliers(nb_points, radius)
-    keep = mask.numpy().astype(bool)
-    return c.select(keep), keep
+    return _open3d_outlier_filter(cloud, "remove_radius_outliers", nb_points, radius)

@@ -20,10 +20,17 @@ from depth3d.core.pose import Pose
 from depth3d.io.depth_png import read_color, read_depth
 
 
-def _beside(depth_path: Path, name: str) -> Path | None:
-    for folder in (depth_path.parent, depth_path.parent.parent):
-        if (folder / name).is_file():
-            return folder / name
+def find_beside(folder: str | Path, name: str, missing: Exception | None = None) -> Path | None:
+    """``folder/name`` or else ``folder/../name``, whichever is a file first (side files such as
+    ``intrinsics.json`` or ``patterns.json`` may sit beside the data or one folder up).
+
+    Returns None when neither is a file, or raises ``missing`` if one is given."""
+    folder = Path(folder)
+    for where in (folder, folder.parent):
+        if (where / name).is_file():
+            return where / name
+    if missing is not None:
+        raise missing
     return None
 
 
@@ -69,7 +76,7 @@ def read_rgbd(depth_path: str | Path, intrinsics: str | Path | None = None, colo
     """
     depth_path = Path(depth_path)
     notes: list[str] = []
-    meta_path = _beside(depth_path, "meta.json")
+    meta_path = find_beside(depth_path.parent, "meta.json")
     meta: dict = {}
     if meta_path is not None:
         try:
@@ -89,10 +96,9 @@ def read_rgbd(depth_path: str | Path, intrinsics: str | Path | None = None, colo
                      "RGB-D sensor; check the encoding (--depth-format tum for TUM's 5000 units per metre, "
                      "sunrgbd for SUN RGB-D)")
     if intrinsics is None:
-        intrinsics = _beside(depth_path, "intrinsics.json")
-        if intrinsics is None:
-            raise ValueError(f"{depth_path}: a depth image needs --intrinsics FILE (JSON/YAML: depth3d, Open3D, "
-                             "librealsense or OpenCV layout), or an intrinsics.json beside it")
+        intrinsics = find_beside(depth_path.parent, "intrinsics.json", ValueError(
+            f"{depth_path}: a depth image needs --intrinsics FILE (JSON/YAML: depth3d, Open3D, librealsense or "
+            "OpenCV layout), or an intrinsics.json beside it"))
     intr = Intrinsics.load(intrinsics)
     if (intr.height, intr.width) != depth.shape:
         raise ValueError(f"{intrinsics}: intrinsics are for {intr.width}x{intr.height} but {depth_path} is "
@@ -103,7 +109,7 @@ def read_rgbd(depth_path: str | Path, intrinsics: str | Path | None = None, colo
     if color is not None:
         rgb = read_color(color)
         if color_intrinsics is None:
-            color_intrinsics = _beside(depth_path, "color_intrinsics.json")
+            color_intrinsics = find_beside(depth_path.parent, "color_intrinsics.json")
         if depth_to_color is None and "depth_to_color" in meta:
             depth_to_color = meta_path
         if color_intrinsics is not None:

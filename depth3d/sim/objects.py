@@ -19,25 +19,14 @@ import numpy as np
 
 from depth3d.core.errors import InputError
 from depth3d.core.registry import Registry
+from depth3d.models.votenet.config import SUNRGBD_CLASSES, SUNRGBD_MEAN_SIZE  # no torch
 
 #: VoteNet's SUN RGB-D class order; the index is the class id (0..9).
-CLASSES: tuple[str, ...] = ("bed", "table", "sofa", "chair", "toilet", "desk", "dresser", "night_stand",
-                            "bookshelf", "bathtub")
+CLASSES: tuple[str, ...] = SUNRGBD_CLASSES
 CLASS_IDS: dict[str, int] = {name: i for i, name in enumerate(CLASSES)}
 
 #: SUN RGB-D mean full sizes (l, w, h) in metres per class (VoteNet ``type_mean_size``).
-MEAN_SIZES: dict[str, tuple[float, float, float]] = {
-    "bathtub": (0.765840, 1.398258, 0.472728),
-    "bed": (2.114256, 1.620300, 0.927272),
-    "bookshelf": (0.404671, 1.071108, 1.688889),
-    "chair": (0.591958, 0.552978, 0.827272),
-    "desk": (0.695190, 1.346299, 0.736364),
-    "dresser": (0.528526, 1.002642, 1.172878),
-    "night_stand": (0.500618, 0.632163, 0.683424),
-    "sofa": (0.923508, 1.867419, 0.845495),
-    "table": (0.791118, 1.279516, 0.718182),
-    "toilet": (0.699104, 0.454178, 0.756250),
-}
+MEAN_SIZES: dict[str, tuple[float, float, float]] = SUNRGBD_MEAN_SIZE
 
 _WOOD = [(0.55, 0.38, 0.22), (0.72, 0.55, 0.36), (0.36, 0.24, 0.15), (0.85, 0.75, 0.6), (0.25, 0.2, 0.18)]
 _FABRIC = [(0.6, 0.15, 0.12), (0.2, 0.3, 0.55), (0.45, 0.5, 0.42), (0.75, 0.72, 0.65), (0.3, 0.3, 0.32),
@@ -274,22 +263,27 @@ def _drawers(b: _Builder, l, w, h, base_h, rows, cols, body) -> None:
             b.box((0.02, min(0.12, dw / 3), 0.02), (l / 2 + 0.03, yc, zc + dh * 0.2), handle)
 
 
+def _cabinet(b: _Builder, rng: np.random.Generator, l: float, w: float, h: float, base: tuple[float, float],
+             front_gap: float, leg: float, inset: float) -> tuple[np.ndarray, float]:
+    """A wood or painted carcass on legs: height of the legs drawn in ``base`` (metres), the carcass
+    ``front_gap`` shorter than ``l`` at the front. Returns (body colour, leg height)."""
+    body = b.colour(_WOOD + _PAINT)
+    base_h = rng.uniform(*base)
+    b.box((l - front_gap, w, h - base_h), (-front_gap / 2, 0, base_h + (h - base_h) / 2), body)
+    b.legs(l - front_gap, w, base_h, leg, body, round_legs=rng.random() < 0.5, inset=inset)
+    return body, base_h
+
+
 def _dresser(b: _Builder, rng: np.random.Generator) -> None:
     l, w, h = _size(rng, "dresser", (0.15, 0.3, 0.25))
-    body = b.colour(_WOOD + _PAINT)
-    base_h = rng.uniform(0.05, 0.12)
-    b.box((l - 0.04, w, h - base_h), (-0.02, 0, base_h + (h - base_h) / 2), body)
-    b.legs(l - 0.04, w, base_h, 0.05, body, round_legs=rng.random() < 0.5, inset=0.02)
+    body, base_h = _cabinet(b, rng, l, w, h, (0.05, 0.12), 0.04, 0.05, 0.02)
     rows = int(np.clip(round((h - base_h) / 0.22), 2, 6))
     _drawers(b, l - 0.04 - 0.04, w, h - 0.02, base_h, rows, int(rng.integers(1, 3)), body)
 
 
 def _night_stand(b: _Builder, rng: np.random.Generator) -> None:
     l, w, h = _size(rng, "night_stand", (0.15, 0.15, 0.15))
-    body = b.colour(_WOOD + _PAINT)
-    base_h = rng.uniform(0.04, 0.15)
-    b.box((l - 0.03, w, h - base_h), (-0.015, 0, base_h + (h - base_h) / 2), body)
-    b.legs(l - 0.03, w, base_h, 0.04, body, round_legs=rng.random() < 0.5, inset=0.01)
+    body, base_h = _cabinet(b, rng, l, w, h, (0.04, 0.15), 0.03, 0.04, 0.01)
     b.box((l + 0.0, w + 0.02, 0.025), (0, 0, h + 0.0125), body * 0.95)  # overhanging top
     _drawers(b, l - 0.03 - 0.04, w, h, base_h, int(rng.integers(1, 3)), 1, body)
 

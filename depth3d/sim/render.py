@@ -302,3 +302,30 @@ def raycast(meshes: Sequence, intrinsics: Intrinsics, world_from_camera: Pose | 
         :class:`RenderResult` (``class_id`` is -1 everywhere, no colour).
     """
     return SceneRenderer(meshes).render(intrinsics, world_from_camera, rays=rays, color=False)
+
+
+def sim_target_views(scheme: str, target: str, seed: int, frames: int, **demo_kwargs) -> tuple[SceneRenderer,
+                                                                                                 list[Pose]]:
+    """The renderer and camera poses of a simulated sensor source's target (``tof:``/``sl:`` ``demo``/``sim``).
+
+    ``demo``: :func:`~depth3d.sim.scene.demo_scene` (``seed``, ``demo_kwargs``) seen ``frames`` times from
+    the identity pose; ``sim``: the room :func:`~depth3d.sim.scene.generate_room` (``seed``) along an
+    ``orbit`` trajectory of ``frames`` poses (world from camera, metres).
+
+    Raises InputError naming ``scheme`` for any other target."""
+    check_sim_target(scheme, target)
+    from depth3d.sim.scene import demo_scene, generate_room
+    from depth3d.sim.trajectory import make_trajectory
+
+    if target == "demo":
+        return SceneRenderer(demo_scene(seed, **demo_kwargs)), [Pose.identity()] * frames
+    scene = generate_room(seed)
+    return SceneRenderer(scene), make_trajectory(scene, "orbit", frames)
+
+
+def check_sim_target(scheme: str, target: str) -> None:
+    """Raise InputError unless ``target`` is ``sim`` or ``demo`` (the simulated ``scheme:`` source's targets)."""
+    if target not in ("sim", "demo"):
+        from depth3d.core.errors import InputError
+
+        raise InputError(f"simulated {scheme} source: target must be 'sim' or 'demo', got {target!r}")

@@ -148,11 +148,9 @@ class StereoSensor:
     """
 
     def __init__(self, config: StereoSensorConfig | None = None, **overrides) -> None:
-        cfg = config or StereoSensorConfig()
-        for k, v in overrides.items():
-            if not hasattr(cfg, k):
-                raise TypeError(f"unknown stereo sensor option {k!r}")
-            setattr(cfg, k, v)
+        from depth3d.core.validate import apply_overrides
+
+        cfg = apply_overrides(config or StereoSensorConfig(), overrides, "stereo sensor")
         cfg.__post_init__()
         self.config = cfg
         f = (cfg.width / 2.0) / np.tan(np.radians(cfg.hfov_deg) / 2.0)

@@ -175,3 +175,40 @@ def checkerboard_mesh(inner_cols: int = 8, inner_rows: int = 6, square: float = 
     if world_from_board is not None:
         m.apply_transform(np.asarray(world_from_board, float))
     return m
+
+
+def simulated_board_views(rig: StructuredLightRig, views: int, inner_cols: int = 8, inner_rows: int = 6,
+                          square: float = 0.05, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Projector-camera calibration input from ``views`` simulated checkerboard poses seen by ``rig``.
+
+    Each board (:func:`checkerboard_mesh`) is tilted up to 25 deg about x and y and 10 deg about z, 0.8 to
+    1.1 m in front of the camera, poses drawn from ``seed``; view ``k`` renders with noise seed ``k``.
+
+    Returns ``(camera_corners, projector_corners)``: per usable view (board found, every corner decoded)
+    (inner_cols * inner_rows, 2) float pixel coordinates in the camera and the projector, ready for
+    :func:`depth3d.structured_light.calibrate.calibrate_projector_camera` with
+    ``board_object_points(inner_cols, inner_rows, square)``; views that are not usable are left out."""
+    from scipy.spatial.transform import Rotation
+
+    from depth3d.structured_light.calibrate import find_board_corners, projector_corners
+    from depth3d.structured_light.decode import decode_captures
+
+    ic, ir, sq = inner_cols, inner_rows, square
+    rng = np.random.default_rng(seed)
+    cams, prjs = [], []
+    for k in range(views):
+        T = np.eye(4)
+        T[:3, :3] = Rotation.from_euler("xyz", [rng.uniform(-25, 25), rng.uniform(-25, 25), rng.uniform(-10, 10)],
+                                        degrees=True).as_matrix()
+        centre = np.array([(ic - 1) * sq / 2, (ir - 1) * sq / 2, 0])
+        T[:3, 3] = np.array([0.07 + rng.uniform(-0.1, 0.1), rng.uniform(-0.08, 0.08), rng.uniform(0.8, 1.1)]) \
+            - T[:3, :3] @ centre
+        out = rig.render([checkerboard_mesh(ic, ir, sq, T)], rng=np.random.default_rng(k))
+        c = find_board_corners(out["images"]["white"], ic, ir)
+        if c is None:
+            continue
+        p, ok = projector_corners(c, decode_captures(out["images"], rig.patterns))
+        if ok.all():
+            cams.append(c)
+            prjs.append(p)
+    return cams, prjs

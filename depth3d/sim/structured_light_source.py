@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from depth3d.core.errors import InputError
+from depth3d.sim.render import check_sim_target
 from depth3d.structured_light.source import SLSource, parse_sl_spec
 
 
@@ -26,32 +26,20 @@ class SimSLSource(SLSource):
     """The virtual structured-light rig as an ``sl:`` source (see the module docstring)."""
 
     def __init__(self, target: str, opts: dict[str, Any]) -> None:
-        if target not in ("demo", "sim"):
-            raise InputError(f"simulated sl source: target must be 'demo' or 'sim', got {target!r}")
+        check_sim_target("sl", target)
         super().__init__(target, opts)
         self._rig = None
         self._renderer = None
         self._poses: list = []
 
     def _open(self) -> None:
-        from depth3d.core.pose import Pose
-        from depth3d.sim.render import SceneRenderer
+        from depth3d.sim.render import sim_target_views
         from depth3d.sim.structured_light_sensor import StructuredLightRig
 
         o = self.opts
         self._rig = StructuredLightRig()
-        if self.target == "demo":
-            from depth3d.sim.scene import demo_scene
-
-            self._renderer = SceneRenderer(demo_scene(int(o["seed"]), far=2.5, near=0.8))
-            self._poses = [Pose.identity()] * int(o["frames"])
-        else:
-            from depth3d.sim.scene import generate_room
-            from depth3d.sim.trajectory import make_trajectory
-
-            scene = generate_room(int(o["seed"]))
-            self._renderer = SceneRenderer(scene)
-            self._poses = make_trajectory(scene, "orbit", int(o["frames"]))
+        self._renderer, self._poses = sim_target_views("sl", self.target, int(o["seed"]), int(o["frames"]),
+                                                       far=2.5, near=0.8)
         self._calib = self._rig.calibration
         self._patterns = self._rig.patterns
 

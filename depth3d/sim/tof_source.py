@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from depth3d.core.errors import InputError
+from depth3d.sim.render import check_sim_target
 from depth3d.tof.source import DECODE_OPTIONS, ToFSource, parse_tof_spec
 
 #: simulator options of tof:sim / tof:demo, with their defaults
@@ -32,33 +32,20 @@ class SimToFSource(ToFSource):
     """The virtual ToF camera (:class:`depth3d.sim.tof_sensor.ToFSensor`) as a ``tof:`` source."""
 
     def __init__(self, target: str, opts: dict[str, Any]) -> None:
-        if target not in ("sim", "demo"):
-            raise InputError(f"simulated tof source: target must be 'sim' or 'demo', got {target!r}")
+        check_sim_target("tof", target)
         super().__init__(target, opts)
         self._sensor = None
         self._renderer = None
         self._poses: list = []
 
     def _open(self) -> None:
-        from depth3d.core.pose import Pose
-        from depth3d.sim.render import SceneRenderer
+        from depth3d.sim.render import sim_target_views
         from depth3d.sim.tof_sensor import ToFSensor, tof_intrinsics
 
         o = self.opts
         self._sensor = ToFSensor.with_noise(str(o["noise"]), intrinsics=tof_intrinsics(o["width"], o["height"]),
                                             multipath=o["multipath"])
-        if self.target == "demo":
-            from depth3d.sim.scene import demo_scene
-
-            self._renderer = SceneRenderer(demo_scene(o["seed"]))
-            self._poses = [Pose.identity()] * o["frames"]
-        else:
-            from depth3d.sim.scene import generate_room
-            from depth3d.sim.trajectory import make_trajectory
-
-            scene = generate_room(o["seed"])
-            self._renderer = SceneRenderer(scene)
-            self._poses = make_trajectory(scene, "orbit", o["frames"])
+        self._renderer, self._poses = sim_target_views("tof", self.target, o["seed"], o["frames"])
         self.depth_intrinsics = self._sensor.intrinsics
         self._freqs = np.asarray(self._sensor.frequencies_hz)
         self._offsets = None

@@ -78,11 +78,9 @@ class StereoMatcher:
     """
 
     def __init__(self, config: MatcherConfig | None = None, **overrides) -> None:
-        cfg = config or MatcherConfig()
-        for k, v in overrides.items():
-            if not hasattr(cfg, k):
-                raise TypeError(f"unknown matcher option {k!r}")
-            setattr(cfg, k, v)
+        from depth3d.core.validate import apply_overrides
+
+        cfg = apply_overrides(config or MatcherConfig(), overrides, "matcher")
         if cfg.method not in ("sgbm", "sgbm3way", "hh", "bm"):
             raise ValueError(f"matcher method must be sgbm, sgbm3way, hh or bm, got {cfg.method!r}")
         if cfg.num_disparities is not None and (cfg.num_disparities <= 0 or cfg.num_disparities % 16):

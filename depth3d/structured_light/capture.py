@@ -20,15 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from depth3d.io.rgbd import find_beside
 from depth3d.structured_light.decode import SLCalibration
 from depth3d.structured_light.patterns import PatternSet
-
-
-def _find(folder: Path, name: str) -> Path | None:
-    for p in (folder / name, folder.parent / name):
-        if p.is_file():
-            return p
-    return None
 
 
 def read_capture(folder: str | Path, calibration: str | Path | SLCalibration | None = None,
@@ -44,13 +38,11 @@ def read_capture(folder: str | Path, calibration: str | Path | SLCalibration | N
     if not folder.is_dir():
         raise FileNotFoundError(f"structured-light capture folder {folder} does not exist")
     if patterns is None:
-        pp = _find(folder, "patterns.json")
-        if pp is None:
-            raise FileNotFoundError(f"capture folder {folder}: no patterns.json (write it with "
-                                    "'depth3d sl generate' and copy it beside the captures)")
-        patterns = PatternSet.load(pp)
+        patterns = PatternSet.load(find_beside(folder, "patterns.json", FileNotFoundError(
+            f"capture folder {folder}: no patterns.json (write it with 'depth3d sl generate' and copy it beside "
+            "the captures)")))
     if calibration is None:
-        cp = _find(folder, "calibration.json")
+        cp = find_beside(folder, "calibration.json")
         calib = SLCalibration.load(cp) if cp else None
     elif isinstance(calibration, SLCalibration):
         calib = calibration

@@ -74,13 +74,9 @@ class SLCalibration:
 
     @classmethod
     def load(cls, path: str | Path) -> "SLCalibration":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"structured-light calibration {path} does not exist")
-        try:
-            return cls.from_dict(json.loads(path.read_text()), source=str(path))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        from depth3d.core.validate import read_json_file
+
+        return cls.from_dict(read_json_file(path, "structured-light calibration"), source=str(path))
 
 
 @dataclass

@@ -112,12 +112,50 @@ class PatternSet:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "patterns") -> "PatternSet":
-        try:
-            rows = AxisCode(**d["rows"]) if d.get("rows") else None
-            return cls(int(d["width"]), int(d["height"]), AxisCode(**d["columns"]), rows)
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{source}: not a depth3d pattern description ({exc}); expected keys "
-                             "width, height, columns{code, bits, steps, period}, rows") from None
+        """The pattern set of a :meth:`to_dict` mapping; ``source`` names it in errors.
+
+        Raises ValueError naming ``source`` and the expected keys for anything else: a missing or unknown
+        code, non-integer or out-of-range sizes, bits too few for the axis, 1 or 2 phase steps, a phase
+        period under 2 pixels, or another format."""
+
+        def bad(reason: str) -> ValueError:
+            return ValueError(f"{source}: not a depth3d pattern description ({reason}); expected keys "
+                              "width, height, columns{code, bits, steps, period}, rows")
+
+        def whole(value, what: str, low: int) -> int:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) \
+                    or int(value) < low:
+                raise bad(f"{what} must be a whole number >= {low}, got {value!r}")
+            return int(value)
+
+        def axis(value, what: str, size: int) -> AxisCode:
+            if not isinstance(value, dict):
+                raise bad(f"{what} must be a mapping, got {type(value).__name__}")
+            unknown = sorted(set(value) - {"code", "bits", "steps", "period"})
+            if unknown:
+                raise bad(f"unknown {what} keys {unknown}")
+            code = AxisCode(**value)
+            if code.code not in ("gray", "binary"):
+                raise bad(f"{what}.code must be 'gray' or 'binary', got {code.code!r}")
+            bits = whole(code.bits, f"{what}.bits", 1)
+            if 2 ** bits < size:
+                raise bad(f"{what}.bits {bits} code only {2 ** bits} of {size} pixels")
+            steps = whole(code.steps, f"{what}.steps", 0)
+            if steps in (1, 2):
+                raise bad(f"{what}.steps must be 0 (no phase shift) or >= 3, got {steps}")
+            period = whole(code.period, f"{what}.period", 2 if steps else 0)
+            return AxisCode(code.code, bits, steps, period)
+
+        if not isinstance(d, dict):
+            raise bad(f"a {type(d).__name__}, not a mapping")
+        if d.get("format", FORMAT) != FORMAT:
+            raise bad(f"format {d.get('format')!r}, not {FORMAT!r}")
+        missing = [k for k in ("width", "height", "columns") if k not in d]
+        if missing:
+            raise bad(f"missing {', '.join(missing)}")
+        width, height = whole(d["width"], "width", 2), whole(d["height"], "height", 2)
+        rows = axis(d["rows"], "rows", height) if d.get("rows") else None
+        return cls(width, height, axis(d["columns"], "columns", width), rows)
 
     def save(self, path: str | Path) -> None:
         with atomic_write(path, "w") as f:
@@ -125,13 +163,9 @@ class PatternSet:
 
     @classmethod
     def load(cls, path: str | Path) -> "PatternSet":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"pattern description {path} does not exist")
-        try:
-            return cls.from_dict(json.loads(path.read_text()), source=str(path))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        from depth3d.core.validate import read_json_file
+
+        return cls.from_dict(read_json_file(path, "pattern description"), source=str(path))
 
     # ------------------------------------------------------------------ images
     def axis_profiles(self, axis: str) -> dict[str, np.ndarray]:

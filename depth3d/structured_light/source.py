@@ -23,13 +23,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import numpy as np
 
 from depth3d.core.errors import InputError
 from depth3d.core.frame import RGBDFrame
-from depth3d.core.source import Source, SourceError
+from depth3d.core.source import SuppliedSource, parse_source_spec
 
 #: options of every sl: source, with their defaults (``seed``/``frames`` matter to the simulator only)
 SL_OPTIONS: dict[str, Any] = {"calibration": None, "phase": 1, "min_contrast": 6.0, "seed": 0, "frames": 1,
@@ -41,25 +40,17 @@ def parse_sl_spec(rest: str, options: dict[str, Any]) -> tuple[str, dict[str, An
 
     Raises InputError (a ValueError) for an unknown option, a non-integer ``phase``/``seed``/``frames``
     or an empty target."""
-    target, _, query = rest.partition("?")
-    given = dict(parse_qsl(query, keep_blank_values=True))
-    given.update(options)
-    opts = dict(SL_OPTIONS)
-    for k, v in given.items():
-        if k not in SL_OPTIONS:
-            raise InputError(f"sl source: unknown option {k!r}; expected one of {sorted(SL_OPTIONS)}")
-        opts[k] = v
+    target, given = parse_source_spec(rest, options, SL_OPTIONS, "sl", "'sl:FOLDER', 'sl:demo?...' or 'sl:sim?...'")
+    opts = {**SL_OPTIONS, **given}
     for k in ("phase", "seed", "frames"):
         try:
             opts[k] = int(opts[k])
         except (TypeError, ValueError):
             raise InputError(f"sl source: option {k}={opts[k]!r} is not an integer") from None
-    if not target:
-        raise InputError("sl source: expected 'sl:FOLDER', 'sl:demo?...' or 'sl:sim?...'")
     return target, opts
 
 
-class SLSource(Source):
+class SLSource(SuppliedSource):
     """Structured-light captures -> depth frames; subclasses supply the captures.
 
     Subclasses implement ``_open`` (fill ``_calib`` (:class:`~depth3d.structured_light.decode.SLCalibration`)
@@ -68,51 +59,20 @@ class SLSource(Source):
     """
 
     kind = "structured_light"
+    scheme = "sl"
 
-    def __init__(self, target: str, opts: dict[str, Any]) -> None:
-        super().__init__()
-        self.target = target
-        self.opts = opts
-        self._i = 0
-        self._open_now = False
-
-    # subclass hooks
-    def _open(self) -> None:
-        raise NotImplementedError
-
-    def _close(self) -> None: ...
-
-    def _count(self) -> int | None:
-        return None
-
+    # subclass hook (besides SuppliedSource's)
     def _images(self, i: int) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
         raise NotImplementedError
 
     def start(self) -> None:
-        self._open()
+        super().start()
         self.depth_intrinsics = self._calib.camera
-        self.depth_scale = 1.0
-        self._i = 0
-        self._open_now = True
-
-    def stop(self) -> None:
-        self._open_now = False
-        self._close()
-
-    @property
-    def frame_count(self) -> int | None:
-        return self._count()
-
-    @property
-    def info(self) -> dict[str, Any]:
-        return {"kind": self.kind, "target": self.target, "options": dict(self.opts),
-                "frame_count": self.frame_count}
 
     def read(self, timeout: float = 5.0) -> RGBDFrame | None:
         from depth3d.structured_light.decode import decode_captures, triangulate_columns
 
-        if not self._open_now:
-            raise SourceError("sl source: not started (use it as a context manager or call start())")
+        self._check_started()
         got = self._images(self._i)
         if got is None:
             return None

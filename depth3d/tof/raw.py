@@ -188,7 +188,9 @@ class ToFRawFolder:
                         f"{len(self.frequencies_hz)} frequencies x {self.phase_steps} phase steps)")
 
     def read(self, index: int) -> np.ndarray:
-        """(F, N, H, W) raw samples of frame number ``index`` (uint16 for PNG, stored dtype for .npy)."""
+        """(F, N, H, W) raw samples of frame number ``index`` (uint16 for PNG, stored dtype for .npy).
+
+        Raises ValueError naming the file for a missing, unreadable, wrongly sized or non-finite image."""
         import cv2
 
         if index not in self._found:
@@ -216,6 +218,9 @@ class ToFRawFolder:
                 if img.shape != (h, w):
                     raise ValueError(f"{path}: image is {img.shape[1]}x{img.shape[0]} but meta.json intrinsics "
                                      f"say {w}x{h} (mismatched sizes)")
+                if np.issubdtype(img.dtype, np.inexact) and not np.isfinite(img).all():
+                    raise ValueError(f"{path}: raw ToF samples must be finite numbers, found "
+                                     f"{int(img.size - np.isfinite(img).sum())} NaN/inf values")
                 if out is None:
                     out = np.empty((len(self.frequencies_hz), self.phase_steps, h, w), img.dtype)
                 out[fi, si] = img

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import numpy as np
 
 from depth3d.core.errors import InputError
 from depth3d.core.frame import RGBDFrame
 from depth3d.core.intrinsics import Intrinsics
-from depth3d.core.source import Source, SourceError
+from depth3d.core.source import SuppliedSource, parse_source_spec
 
 #: decoding options shared by every ToF source, with their defaults
 DECODE_OPTIONS: dict[str, Any] = {"min_amplitude": 20.0, "flying": 1, "max_residual": None}
@@ -47,13 +46,10 @@ def parse_tof_spec(rest: str, options: dict[str, Any], allowed: dict[str, Any],
     names the source in the unknown-option error; keyword ``options`` win over the query string.
 
     Raises InputError (a ValueError) for an unknown or non-numeric option or an empty target."""
-    target, _, query = rest.partition("?")
-    given = dict(parse_qsl(query, keep_blank_values=True))
-    given.update(options)
+    target, given = parse_source_spec(rest, options, allowed, "tof",
+                                      "'tof:FOLDER', 'tof:sim?...' or 'tof:demo?...'", f" for {what}")
     opts = dict(allowed)
     for k, v in given.items():
-        if k not in allowed:
-            raise InputError(f"tof source: unknown option {k!r} for {what}; expected one of {sorted(allowed)}")
         try:
             if k in _INTS:
                 opts[k] = int(v)
@@ -63,12 +59,10 @@ def parse_tof_spec(rest: str, options: dict[str, Any], allowed: dict[str, Any],
                 opts[k] = v
         except (TypeError, ValueError):
             raise InputError(f"tof source: option {k}={v!r} is not a number") from None
-    if not target:
-        raise InputError("tof source: expected 'tof:FOLDER', 'tof:sim?...' or 'tof:demo?...'")
     return target, opts
 
 
-class ToFSource(Source):
+class ToFSource(SuppliedSource):
     """Raw ToF frames decoded by :func:`depth3d.tof.decode.decode_tof`; subclasses supply the raw frames.
 
     Subclasses implement ``_open`` (fill ``depth_intrinsics``, ``_freqs`` (F,) Hz, ``_offsets`` phase offsets
@@ -77,53 +71,25 @@ class ToFSource(Source):
     """
 
     kind = "tof"
+    scheme = "tof"
 
     def __init__(self, target: str, opts: dict[str, Any]) -> None:
-        super().__init__()
-        self.target = target
-        self.opts = opts
-        self._i = 0
-        self._open_now = False
+        super().__init__(target, opts)
         self._freqs: np.ndarray = np.zeros(0)
         self._offsets: np.ndarray | None = None
         self._fps = 30.0
 
-    # subclass hooks
-    def _open(self) -> None:
-        raise NotImplementedError
-
-    def _close(self) -> None: ...
-
-    def _count(self) -> int | None:
-        return None
-
+    # subclass hook (besides SuppliedSource's)
     def _raw(self, i: int) -> tuple[int, np.ndarray, dict[str, Any]] | None:
         raise NotImplementedError
 
-    def start(self) -> None:
-        self._open()
-        self.depth_scale = 1.0
-        self._i = 0
-        self._open_now = True
-
-    def stop(self) -> None:
-        self._open_now = False
-        self._close()
-
-    @property
-    def frame_count(self) -> int | None:
-        return self._count()
-
-    @property
-    def info(self) -> dict[str, Any]:
-        return {"kind": self.kind, "target": self.target, "options": dict(self.opts),
-                "frequencies_hz": [float(f) for f in self._freqs], "frame_count": self.frame_count}
+    def _info(self) -> dict[str, Any]:
+        return {"frequencies_hz": [float(f) for f in self._freqs]}
 
     def read(self, timeout: float = 5.0) -> RGBDFrame | None:
         from depth3d.tof.decode import decode_tof
 
-        if not self._open_now:
-            raise SourceError("tof source: not started (use it as a context manager or call start())")
+        self._check_started()
         got = self._raw(self._i)
         if got is None:
             return None

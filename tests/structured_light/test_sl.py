@@ -3,6 +3,9 @@ capture folders, source and CLI."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 
@@ -156,31 +159,13 @@ def test_cli_generate_simulate_decode(tmp_path, run_cli):
 
 def test_projector_calibration_from_simulated_board():
     """Board corners -> projector coordinates by local homographies -> cv2.stereoCalibrate recovers the rig."""
-    from scipy.spatial.transform import Rotation
-
-    from depth3d.sim.structured_light_sensor import StructuredLightRig, checkerboard_mesh
-    from depth3d.structured_light.calibrate import (board_object_points, calibrate_projector_camera,
-                                                    find_board_corners, projector_corners)
+    from depth3d.sim.structured_light_sensor import StructuredLightRig, simulated_board_views
+    from depth3d.structured_light.calibrate import board_object_points, calibrate_projector_camera
 
     rig = StructuredLightRig(patterns=PatternSet.default(800, 600, rows=True), power=300)
-    ic, ir, sq = 8, 6, 0.05
-    obj = board_object_points(ic, ir, sq)
-    rng = np.random.default_rng(0)
-    cams, prjs = [], []
-    for k in range(5):
-        T = np.eye(4)
-        T[:3, :3] = Rotation.from_euler("xyz", [rng.uniform(-25, 25), rng.uniform(-25, 25), rng.uniform(-10, 10)],
-                                        degrees=True).as_matrix()
-        centre = np.array([(ic - 1) * sq / 2, (ir - 1) * sq / 2, 0])
-        T[:3, 3] = np.array([0.07 + rng.uniform(-0.1, 0.1), rng.uniform(-0.08, 0.08), rng.uniform(0.8, 1.1)]) \
-            - T[:3, :3] @ centre
-        out = rig.render([checkerboard_mesh(ic, ir, sq, T)], rng=np.random.default_rng(k))
-        c = find_board_corners(out["images"]["white"], ic, ir)
-        assert c is not None
-        p, ok = projector_corners(c, decode_captures(out["images"], rig.patterns))
-        assert ok.all()
-        cams.append(c)
-        prjs.append(p)
+    obj = board_object_points(8, 6, 0.05)
+    cams, prjs = simulated_board_views(rig, 5, 8, 6, 0.05)
+    assert len(cams) == len(prjs) == 5  # every view usable: board found, every corner decoded
     res = calibrate_projector_camera(obj, cams, prjs, (640, 480), (800, 600))
     cal, gt = res.calibration, rig.calibration
     assert res.stereo_rms < 1.0
@@ -189,3 +174,29 @@ def test_projector_calibration_from_simulated_board():
     assert np.linalg.norm(cal.t - gt.t) < 0.01
     angle = np.degrees(np.arccos(np.clip((np.trace(cal.R.T @ gt.R) - 1) / 2, -1, 1)))
     assert angle < 0.5
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda d: d["columns"].update(code="morse"), "columns.code must be 'gray' or 'binary'"),
+    (lambda d: d["columns"].update(period=0), "columns.period must be a whole number >= 2"),
+    (lambda d: d["columns"].update(bits=3), "columns.bits 3 code only 8 of 800 pixels"),
+    (lambda d: d.pop("columns"), "missing columns"),
+    (lambda d: d.update(width="wide"), "width must be a whole number >= 2"),
+])
+def test_sl_decode_refuses_a_wrong_patterns_json(tmp_path, run_cli, damage, reason):
+    """A patterns.json that is not a pattern description fails with one line naming it and the keys."""
+    from depth3d.structured_light.capture import write_capture
+
+    ps = PatternSet.default(800, 600)
+    images = {name: np.zeros((24, 32), np.uint8) for name in ps.names()}
+    folder = write_capture(tmp_path / "cap", images, ps)
+    d = json.loads((folder / "patterns.json").read_text())
+    damage(d)
+    (folder / "patterns.json").write_text(json.dumps(d))
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        PatternSet.load(folder / "patterns.json")
+    p = run_cli("sl", "decode", folder, "-o", tmp_path / "out")
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 1 and len(lines) == 1, p.stderr
+    assert str(folder / "patterns.json") in lines[0] and reason in lines[0]
+    assert "expected keys width, height, columns{code, bits, steps, period}, rows" in lines[0]

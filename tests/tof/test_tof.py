@@ -162,3 +162,17 @@ def test_cli_tof_simulate_decode(tmp_path, run_cli):
     (tmp_path / "raw" / "000000_f0_s1.png").unlink()
     p = run_cli("tof", "decode", tmp_path / "raw", "-o", tmp_path / "out2")
     assert p.returncode == 1 and "000000_f0_s1.png is missing" in p.stderr
+
+
+def test_cli_tof_decode_refuses_non_finite_raw_frames(tmp_path, run_cli):
+    """A float (.npy) raw frame holding NaN is refused with one line naming the file, not decoded to zeros."""
+    intr = Intrinsics(16, 12, 12.0, 12.0, 7.5, 5.5)
+    frames = _synth(np.full((12, 16), 3.0), (100e6, 80e6)).astype(np.float32)
+    frames[1, 2, 5, 7] = np.nan
+    write_tof_folder(tmp_path / "raw", [frames], (100e6, 80e6), intr, extension=".npy")
+    with pytest.raises(ValueError, match=r"000000_f1_s2.npy: raw ToF samples must be finite numbers, found 1 "):
+        ToFRawFolder(tmp_path / "raw").read(0)
+    p = run_cli("tof", "decode", tmp_path / "raw", "-o", tmp_path / "out")
+    assert p.returncode == 1
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "000000_f1_s2.npy" in lines[0] and "finite" in lines[0], p.stderr

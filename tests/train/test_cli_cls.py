@@ -77,3 +77,16 @@ def test_torchrun_cls_two_processes_match_one(tiny_data, tmp_path):
         torch.testing.assert_close(v.float(), b["model"][k].float(), rtol=1e-3, atol=1e-4)
     for key in ("train/loss", "val/loss", "val/acc"):
         assert a["metrics"][key] == pytest.approx(b["metrics"][key], rel=1e-3, abs=1e-4), key
+
+
+@pytest.mark.parametrize("progress", [False, True])
+def test_synthetic_data_bars_follow_the_progress_setting(tmp_path, capsys, progress):
+    """`--no-progress` (config progress: false) also hides the bars of generating the synthetic set."""
+    from depth3d.train.tasks.cls import resolve_data_root
+
+    cfg = {"run_dir": str(tmp_path), "progress": progress,
+           "data": {"root": "synthetic", "synthetic": {"train_per_class": 1, "test_per_class": 1, "num_points": 64}}}
+    root, fmt = resolve_data_root(cfg)
+    assert fmt == "shapes" and (root / "train.npz").is_file() and (root / "test.npz").is_file()
+    err = capsys.readouterr().err
+    assert ("shapes train" in err) is progress, err

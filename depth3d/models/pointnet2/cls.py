@@ -34,7 +34,24 @@ def split_input(points: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tens
     return xyz, feats
 
 
-class PointNet2ClsSSG(nn.Module):
+class _PointNet2Cls(nn.Module):
+    """Three set abstractions ``sa1``, ``sa2``, ``sa3`` (global) and the FC ``head``, set by subclasses."""
+
+    sa1: nn.Module
+    sa2: nn.Module
+    sa3: nn.Module
+    head: nn.Module
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        """points (B, N, 3 + in_channels) -> logits (B, num_classes)."""
+        xyz, f = split_input(points)
+        xyz, f, _ = self.sa1(xyz, f)
+        xyz, f, _ = self.sa2(xyz, f)
+        _, f, _ = self.sa3(xyz, f)
+        return self.head(f.squeeze(-1))
+
+
+class PointNet2ClsSSG(_PointNet2Cls):
     """SSG: SA(512, 0.2, 32, [64,64,128]) -> SA(128, 0.4, 64, [128,128,256]) -> SA(all, [256,512,1024]) -> FC.
 
     forward(points (B, N, 3 + in_channels)) -> logits (B, num_classes). Clouds are expected centred and
@@ -55,15 +72,8 @@ class PointNet2ClsSSG(nn.Module):
         self.sa3 = PointnetSAModule([w(256), w(256), w(512), w(1024)])
         self.head = _head(num_classes, dropout, width)
 
-    def forward(self, points: torch.Tensor) -> torch.Tensor:
-        xyz, f = split_input(points)
-        xyz, f, _ = self.sa1(xyz, f)
-        xyz, f, _ = self.sa2(xyz, f)
-        _, f, _ = self.sa3(xyz, f)
-        return self.head(f.squeeze(-1))
 
-
-class PointNet2ClsMSG(nn.Module):
+class PointNet2ClsMSG(_PointNet2Cls):
     """MSG: SA(512, radii 0.1/0.2/0.4, 16/32/128, [[32,32,64],[64,64,128],[64,96,128]]) ->
     SA(128, radii 0.2/0.4/0.8, 32/64/128, [[64,64,128],[128,128,256],[128,128,256]]) ->
     SA(all, [256,512,1024]) -> FC.  forward(points (B, N, 3 + in_channels)) -> logits (B, num_classes).
@@ -84,10 +94,3 @@ class PointNet2ClsMSG(nn.Module):
         self.sa2 = PointnetSAModuleMSG(npoint[1], [0.2, 0.4, 0.8], list(nsamples[1]), m2)
         self.sa3 = PointnetSAModule([sum(m[-1] for m in m2), w(256), w(512), w(1024)])
         self.head = _head(num_classes, dropout, width)
-
-    def forward(self, points: torch.Tensor) -> torch.Tensor:
-        xyz, f = split_input(points)
-        xyz, f, _ = self.sa1(xyz, f)
-        xyz, f, _ = self.sa2(xyz, f)
-        _, f, _ = self.sa3(xyz, f)
-        return self.head(f.squeeze(-1))

@@ -1,11 +1,32 @@
 """VoteNet 3D object detection, faithful to facebookresearch/votenet (see :mod:`.checkpoint` for loading
-checkpoints, the released ones included)."""
+checkpoints, the released ones included).
 
-from depth3d.models.votenet.config import DatasetConfig, scannet_config, sunrgbd_config
-from depth3d.models.votenet.model import (MODEL_CONFIGS, Pointnet2Backbone, ProposalModule, VoteNet, VotingModule,
-                                          build_votenet, fold_batchnorm, micro_config, small_config, tiny_config)
-from depth3d.models.votenet.checkpoint import CheckpointError, load_votenet, save_checkpoint  # noqa: E402,I001
+Names are loaded lazily, so importing :mod:`depth3d.models.votenet.config` (classes, mean sizes, model size
+names) does not import torch.
+"""
 
-__all__ = ["DatasetConfig", "sunrgbd_config", "scannet_config", "VoteNet", "Pointnet2Backbone", "VotingModule",
-           "ProposalModule", "build_votenet", "MODEL_CONFIGS", "fold_batchnorm", "small_config", "tiny_config",
-           "micro_config", "save_checkpoint", "load_votenet", "CheckpointError"]
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "config": ("DatasetConfig", "sunrgbd_config", "scannet_config", "MODEL_CONFIGS", "small_config",
+               "tiny_config", "micro_config"),
+    "model": ("VoteNet", "Pointnet2Backbone", "VotingModule", "ProposalModule", "build_votenet",
+              "fold_batchnorm"),
+    "checkpoint": ("save_checkpoint", "load_votenet", "CheckpointError"),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
+
+__all__ = list(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'depth3d.models.votenet' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

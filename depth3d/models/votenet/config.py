@@ -1,4 +1,5 @@
-"""Dataset configurations of VoteNet (classes, heading bins, size clusters) and the box parametrisation.
+"""Dataset configurations of VoteNet (classes, heading bins, size clusters), the box parametrisation and the
+model sizes (:data:`MODEL_CONFIG_REGISTRY`). Imports no torch.
 
 Boxes follow facebookresearch/votenet: centre (3,) metres in the upright depth frame (x right, y forward,
 z up); full size (l, w, h); heading angle ``theta`` such that the box's l axis points along
@@ -8,8 +9,11 @@ z up); full size (l, w, h); heading angle ``theta`` such that the box's l axis p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
+
+from depth3d.core.registry import Registry
 
 SUNRGBD_CLASSES = ("bed", "table", "sofa", "chair", "toilet", "desk", "dresser", "night_stand", "bookshelf",
                    "bathtub")
@@ -106,3 +110,38 @@ def scannet_config(mean_size_arr: np.ndarray | None = None) -> DatasetConfig:
     (18, 3) (defaults to ones, adequate for shape checks and training from scratch)."""
     arr = np.ones((18, 3), np.float32) if mean_size_arr is None else mean_size_arr
     return DatasetConfig(SCANNET_CLASSES, 1, arr, "scannet")
+
+
+def small_config() -> dict:
+    """A CPU-sized configuration (about 8k input points, width 0.5): keyword arguments for VoteNet."""
+    return dict(npoints=(1024, 512, 256, 128), radii=(0.2, 0.4, 0.8, 1.2), nsamples=(32, 16, 16, 16),
+                width=0.5, num_proposal=128)
+
+
+def tiny_config() -> dict:
+    """The configuration of the shipped synthetic-scan model (about 4k input points, width 0.35)."""
+    return dict(npoints=(512, 256, 128, 64), radii=(0.2, 0.4, 0.8, 1.2), nsamples=(32, 16, 16, 16),
+                width=0.35, num_proposal=128)
+
+
+def micro_config() -> dict:
+    """The smallest configuration (about 2k input points, 128 seeds, 64 proposals, width 0.25), trainable
+    on a busy 2-core CPU in half an hour."""
+    return dict(npoints=(256, 128, 64, 32), radii=(0.2, 0.4, 0.8, 1.2), nsamples=(32, 16, 16, 8),
+                width=0.25, num_proposal=64)
+
+
+def full_config() -> dict:
+    """The paper's network: no keyword arguments beyond :func:`~depth3d.models.votenet.build_votenet`'s."""
+    return {}
+
+
+#: model sizes of :func:`~depth3d.models.votenet.build_votenet` -> its VoteNet keyword arguments:
+#: "full" is the paper's network, the rest shrink it for CPUs
+MODEL_CONFIG_REGISTRY: Registry[Callable[[], dict]] = Registry("VoteNet model config")
+MODEL_CONFIG_REGISTRY.register("micro", micro_config, "about 2k input points, width 0.25")
+MODEL_CONFIG_REGISTRY.register("tiny", tiny_config, "about 4k input points, width 0.35 (the shipped model)")
+MODEL_CONFIG_REGISTRY.register("small", small_config, "about 8k input points, width 0.5")
+MODEL_CONFIG_REGISTRY.register("full", full_config, "the paper's network")
+#: the model size names, smallest first
+MODEL_CONFIGS: tuple[str, ...] = tuple(MODEL_CONFIG_REGISTRY.names())

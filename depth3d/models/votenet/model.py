@@ -27,7 +27,8 @@ import torch.nn.functional as F
 
 from depth3d import ops
 from depth3d.models.pointnet2.modules import MLPLayer, PointnetFPModule, PointnetSAModule, linear_relu
-from depth3d.models.votenet.config import DatasetConfig
+from depth3d.models.votenet.config import (MODEL_CONFIG_REGISTRY, MODEL_CONFIGS, DatasetConfig, micro_config,  # noqa: F401
+                                           small_config, tiny_config)
 
 
 def _w(c: int, width: float) -> int:
@@ -249,39 +250,14 @@ class VoteNet(nn.Module):
         return self.pnet(xyz, features, end_points)
 
 
-def small_config() -> dict:
-    """A CPU-sized configuration (about 8k input points, width 0.5): keyword arguments for VoteNet."""
-    return dict(npoints=(1024, 512, 256, 128), radii=(0.2, 0.4, 0.8, 1.2), nsamples=(32, 16, 16, 16),
-                width=0.5, num_proposal=128)
-
-
-def tiny_config() -> dict:
-    """The configuration of the shipped synthetic-scan model (about 4k input points, width 0.35)."""
-    return dict(npoints=(512, 256, 128, 64), radii=(0.2, 0.4, 0.8, 1.2), nsamples=(32, 16, 16, 16),
-                width=0.35, num_proposal=128)
-
-
-def micro_config() -> dict:
-    """The smallest configuration (about 2k input points, 128 seeds, 64 proposals, width 0.25), trainable
-    on a busy 2-core CPU in half an hour."""
-    return dict(npoints=(256, 128, 64, 32), radii=(0.2, 0.4, 0.8, 1.2), nsamples=(32, 16, 16, 8),
-                width=0.25, num_proposal=64)
-
-
-#: model sizes of :func:`build_votenet`: "full" is the paper's network, the rest shrink it for CPUs
-MODEL_CONFIGS = ("micro", "tiny", "small", "full")
-
-
 def build_votenet(cfg: DatasetConfig, config: str = "full", **overrides) -> VoteNet:
     """The one VoteNet builder: the network for dataset config ``cfg`` with a height feature
     (``input_feature_dim=1``), 256 proposals, ``vote_fps`` sampling, at size ``config`` (one of
     :data:`MODEL_CONFIGS`: ``full`` the paper's, or :func:`small_config`, :func:`tiny_config`,
     :func:`micro_config`); ``overrides``: any other :class:`VoteNet` keyword (num_proposal, sampling, ...)."""
-    sizes = {"full": dict, "small": small_config, "tiny": tiny_config, "micro": micro_config}
-    if config not in sizes:
-        raise ValueError(f"VoteNet model config must be one of {MODEL_CONFIGS}, got {config!r}")
+    sizes = MODEL_CONFIG_REGISTRY.get(config)  # InputError (a ValueError) listing the sizes if unknown
     kw = dict(input_feature_dim=1, num_proposal=256, sampling="vote_fps")
-    kw.update(sizes[config]())
+    kw.update(sizes())
     kw.update(overrides)
     return VoteNet.from_dataset_config(cfg, **kw)
 

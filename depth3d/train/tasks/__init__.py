@@ -1,7 +1,8 @@
-"""Task modules for ``depth3d train <task>`` / ``depth3d eval <task>``, discovered by name.
+"""Task modules for ``depth3d train <task>`` / ``depth3d eval <task>``, chosen by name from :data:`TASKS`.
 
-Every module ``depth3d/train/tasks/<name>.py`` (not starting with "_") that defines the attributes below is a
-task; the CLI finds it without any registration:
+A task is a module ``depth3d/train/tasks/<name>.py`` defining the attributes below, registered in
+:data:`TASKS` (a :class:`depth3d.core.registry.Registry`) under its ``NAME``; the CLI builds one sub-verb per
+entry:
 
     NAME: str                                   # the sub-verb, e.g. "cls" or "det"
     HELP: str                                   # one line for --help
@@ -11,24 +12,22 @@ task; the CLI finds it without any registration:
     make_task() -> depth3d.train.Task           # the Task object (may import torch)
     run_eval(args) -> int                       # ``depth3d eval NAME`` (optional)
 
-Module import must stay cheap (no torch at import time): CLI discovery imports every task module.
+Module import must stay cheap (no torch at import time): the CLI imports every task module.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from types import ModuleType
+
+from depth3d.core.registry import Registry
+from depth3d.train.tasks import cls, det
+
+#: task name -> task module
+TASKS: Registry[ModuleType] = Registry("training task")
+for _mod in (cls, det):
+    TASKS.register(_mod.NAME, _mod, _mod.HELP)
 
 
 def discover() -> dict[str, ModuleType]:
-    """{task name: module} for every task module in this package."""
-    out: dict[str, ModuleType] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        mod = importlib.import_module(f"{__name__}.{info.name}")
-        name = getattr(mod, "NAME", None)
-        if name and hasattr(mod, "make_task"):
-            out[name] = mod
-    return out
+    """{task name: module} for every registered task, in registration order."""
+    return {name: TASKS.get(name) for name in TASKS}

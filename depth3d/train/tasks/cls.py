@@ -12,10 +12,12 @@ import argparse
 import json
 from pathlib import Path
 
+from depth3d.models.registry import CLASSIFIERS  # no torch
+
 NAME = "cls"
 HELP = "train a point-cloud classifier (PointNet++ SSG/MSG, PointConv, SO-Net)"
 EVAL_HELP = "evaluate a point-cloud classifier checkpoint: accuracy, per-class accuracy"
-MODELS = ("pointnet2_ssg", "pointnet2_msg", "pointconv", "sonet")
+MODELS = CLASSIFIERS
 
 DEFAULTS = {
     "model": {"name": "pointnet2_ssg"},
@@ -91,7 +93,8 @@ def resolve_data_root(cfg: dict) -> tuple[Path, str]:
             s = d.get("synthetic", {})
             if int(os.environ.get("RANK", "0")) == 0:
                 generate_shapes(base, s.get("train_per_class", 80), s.get("test_per_class", 20),
-                                s.get("num_points", 1024), s.get("scan_fraction", 0.5), s.get("seed", 0))
+                                s.get("num_points", 1024), s.get("scan_fraction", 0.5), s.get("seed", 0),
+                                progress=bool(cfg.get("progress", True)))
             if int(os.environ.get("WORLD_SIZE", "1")) > 1:
                 import torch.distributed as dist
 

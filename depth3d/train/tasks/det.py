@@ -17,11 +17,12 @@ import argparse
 import json
 from pathlib import Path
 
+from depth3d.models.votenet.config import MODEL_CONFIGS  # no torch
+
 NAME = "det"
 HELP = "train a VoteNet 3D detector on scans in VoteNet's layout (simulator, SUN RGB-D, ScanNet)"
 EVAL_HELP = "evaluate a VoteNet checkpoint on scans: mAP/AR at IoU 0.25 and 0.5, per-class AP"
 LAYOUTS = ("votenet", "sunrgbd-frames", "scannet", "packed")
-MODEL_CONFIGS = ("micro", "tiny", "small", "full")
 
 DEFAULTS = {
     "model": {"config": "small"},
