@@ -134,5 +134,5 @@ def test_detect_tells_an_upright_scan_from_a_camera_frame_one(tmp_path, run_cli)
 
     c = read_cloud(out / "up_cloud.ply")
     assert c.colors is not None and np.allclose(np.sort(c.colors.ravel())[-50:], np.sort(rgb.ravel())[-50:], atol=0.01)
-    p = run_cli("detect", tmp_path / "up.ply", "-o", out, "--frame", "camera", "--tilt", "0")
+    p = run_cli("detect", tmp_path / "up.ply", "-o", out, "--frame", "camera", "--tilt", "0", "--force")
     assert "read as the camera frame (as given by --frame)" in p.stderr
