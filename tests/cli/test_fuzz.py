@@ -323,32 +323,37 @@ def build_cases(root: Path) -> list[Case]:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# running a case in a forked child
+# running a case in a child forked from a clean server process
 # ----------------------------------------------------------------------------------------------------------------
+# Forking the pytest process itself is unsafe once earlier tests in it have started torch's or OpenMP's
+# thread pools: a forked child can inherit a pool lock held by a thread that does not exist in the child and
+# hang (seen as a timed-out "good" case in full-suite runs, never alone). So the cases fork from a small
+# server process that imports depth3d and its heavy modules but never computes anything itself.
 
-def run_case(argv: list[str], workdir: Path, timeout: float = CASE_TIMEOUT) -> tuple[int | str, str, str]:
-    """``depth3d.cli.main(argv)`` in a forked child with stdout/stderr in files; (exit code or 'timeout'/
-    'signal N', stdout, stderr)."""
-    from depth3d.cli import main
-
-    out_p, err_p = workdir / "stdout.txt", workdir / "stderr.txt"
+_SERVER_CODE = r"""
+import json, os, signal, sys, time
+import cv2, open3d, scipy.io, torch  # imported once, never used here: the children start clean
+import depth3d.cli as cli
+cli.build_parser()
+print("ready", flush=True)
+for line in sys.stdin:
+    job = json.loads(line)
     pid = os.fork()
-    if pid == 0:  # child
+    if pid == 0:
         code = 3
         try:
-            out = open(out_p, "w")
-            err = open(err_p, "w")
+            out = open(job["out"], "w")
+            err = open(job["err"], "w")
             os.dup2(out.fileno(), 1)
             os.dup2(err.fileno(), 2)
             sys.stdout, sys.stderr = out, err
-            os.chdir(workdir)
+            os.chdir(job["cwd"])
             try:
-                code = main(argv)
+                code = cli.main(job["argv"])
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
             except BaseException:
                 import traceback
-
                 traceback.print_exc()
                 code = 4
             out.flush()
@@ -356,23 +361,55 @@ def run_case(argv: list[str], workdir: Path, timeout: float = CASE_TIMEOUT) -> t
         finally:
             os._exit(code if isinstance(code, int) else 5)
     t0 = time.monotonic()
+    status = None
     while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
+        done, st = os.waitpid(pid, os.WNOHANG)
         if done:
+            status = st
             break
-        if time.monotonic() - t0 > timeout:
+        if time.monotonic() - t0 > job["timeout"]:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            status = None
             break
         time.sleep(0.01)
-    rc: int | str
     if status is None:
         rc = "timeout"
     elif os.WIFSIGNALED(status):
-        rc = f"signal {os.WTERMSIG(status)}"
+        rc = "signal %d" % os.WTERMSIG(status)
     else:
         rc = os.WEXITSTATUS(status)
+    print(json.dumps(rc), flush=True)
+"""
+
+_SERVER: list = []
+
+
+def _server():
+    """The fork server (started once per test session; ends when its stdin closes)."""
+    import atexit
+    import subprocess
+
+    if not _SERVER:
+        env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        proc = subprocess.Popen([sys.executable, "-c", _SERVER_CODE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True, env=env, cwd=str(REPO))
+        assert proc.stdout.readline().strip() == "ready", "the fuzz fork server did not start"
+        atexit.register(lambda: (proc.stdin.close(), proc.wait(timeout=30)))
+        _SERVER.append(proc)
+    return _SERVER[0]
+
+
+def run_case(argv: list[str], workdir: Path, timeout: float = CASE_TIMEOUT) -> tuple[int | str, str, str]:
+    """``depth3d.cli.main(argv)`` in a child of the fork server with stdout/stderr in files; (exit code or
+    'timeout'/'signal N', stdout, stderr)."""
+    import json
+
+    out_p, err_p = workdir / "stdout.txt", workdir / "stderr.txt"
+    proc = _server()
+    proc.stdin.write(json.dumps({"argv": argv, "cwd": str(workdir), "out": str(out_p), "err": str(err_p),
+                                 "timeout": timeout}) + "\n")
+    proc.stdin.flush()
+    rc = json.loads(proc.stdout.readline())
     read = lambda p: p.read_text(errors="replace") if p.exists() else ""  # noqa: E731
     return rc, read(out_p), read(err_p)
 
@@ -427,18 +464,9 @@ def corpus_cases() -> tuple[Path, list[Case]]:
 
 @pytest.fixture(scope="module")
 def packed():
-    """The tiny packed scan file ``eval det`` cases read; heavy imports happen here, before any fork."""
+    """The tiny packed scan file ``eval det`` cases read."""
     root, _ = corpus_cases()
-    path = make_packed(root)
-    import cv2  # noqa: F401
-    import open3d  # noqa: F401
-    import scipy.io  # noqa: F401
-    import torch  # noqa: F401
-
-    import depth3d.cli as cli
-
-    cli.build_parser()
-    return path
+    return make_packed(root)
 
 
 @pytest.mark.parametrize("case", corpus_cases()[1], ids=lambda c: c.id)
