@@ -106,6 +106,8 @@ def _decode_record(payload: bytes) -> list[Any]:
             out.append(int.from_bytes(payload[p:p + n], "big", signed=True))
             p += n
         elif t == 7:
+            if p + 8 > len(payload):
+                raise ValueError("record runs past its payload")
             out.append(struct.unpack(">d", payload[p:p + 8])[0])
             p += 8
         elif t in (8, 9):
@@ -199,8 +201,8 @@ def scan_rows(path: str | Path) -> tuple[dict[int, tuple], dict[int, tuple], lis
                             got += take
                             nxt = int.from_bytes(mm[ob:ob + 4], "big")
                     rec = _decode_record(b"".join(parts))
-                except (ValueError, IndexError, UnicodeDecodeError):
-                    continue
+                except (ValueError, IndexError, UnicodeDecodeError, struct.error):
+                    continue  # a damaged cell: skip it, the rest of the page still counts
                 if len(rec) == 4 and rec[0] is None and isinstance(rec[1], int) and isinstance(rec[2], int) \
                         and isinstance(rec[3], bytes):
                     messages.setdefault(rowid, (rec[1], rec[2], rec[3]))

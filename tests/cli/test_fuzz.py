@@ -41,7 +41,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CASE_TIMEOUT = 60.0  # seconds per case (a hang is a failure)
 RESULTS: list[tuple[str, str, str, str]] = []  # (verb, format, damage, outcome)
-RECORDING_XFAIL = "recording damage handling"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -317,7 +316,7 @@ def build_cases(root: Path) -> list[Case]:
             per_verb.append(("view", ["view", f, "--screenshot", "{out}/v.png", "--width", "160", "--height", "120"]))
         for verb, argv in per_verb:
             cases.append(Case(verb, fmt, damage, p, argv,
-                              RECORDING_XFAIL if fmt == "db3" and damage != "good" else None,
+                              None,
                               must_fail=p in hostile_paths and (damage, verb) not in MAY_ACCEPT))
     return cases
 
