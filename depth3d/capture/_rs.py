@@ -64,3 +64,17 @@ def f32(x: float) -> float:
 def intrinsics_f32(intr: Intrinsics) -> Intrinsics:
     """The intrinsics as they come back from a librealsense file (every number rounded to float32)."""
     return Intrinsics.from_realsense(intr.to_realsense())
+
+
+def stop_and_close(sensors) -> None:
+    """Stop, then close, each librealsense sensor; a sensor already stopped or closed is skipped silently
+    (teardown must reach every sensor even when one of them fails)."""
+    for s in sensors:
+        try:
+            s.stop()
+        except Exception:
+            pass
+        try:
+            s.close()
+        except Exception:
+            pass

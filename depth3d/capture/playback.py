@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from depth3d.capture._rs import extrinsics_to_pose, import_rs
+from depth3d.capture._rs import extrinsics_to_pose, import_rs, stop_and_close
 from depth3d.capture.record import bits_to_seconds
 from depth3d.capture.source import Source, SourceError
 from depth3d.core.frame import SENSORS, RGBDFrame
@@ -700,15 +700,7 @@ class RecordingSource(Source):
         sensors, self._sensors = self._sensors, []
 
         def shutdown() -> None:
-            for s in sensors:
-                try:
-                    s.stop()
-                except Exception:
-                    pass
-                try:
-                    s.close()
-                except Exception:
-                    pass
+            stop_and_close(sensors)
 
         finished = False
         try:

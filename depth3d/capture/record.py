@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from depth3d.capture._rs import import_rs, ms_for_seconds, pose_to_extrinsics
+from depth3d.capture._rs import import_rs, ms_for_seconds, pose_to_extrinsics, stop_and_close
 from depth3d.core.frame import RGBDFrame
 from depth3d.core.intrinsics import Intrinsics
 
@@ -263,15 +263,7 @@ class Recorder:
             if self._closed:
                 return
             self._closed = True
-            for s in self._sensors:
-                try:
-                    s.stop()
-                except Exception:
-                    pass
-                try:
-                    s.close()
-                except Exception:
-                    pass
+            stop_and_close(self._sensors)
             self._sensors.clear()
             self._profiles.clear()
             self._depth_sensor = self._color_sensor = None

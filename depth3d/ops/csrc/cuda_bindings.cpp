@@ -8,23 +8,12 @@
 #include <limits>
 
 #include "cuda_kernels.h"
+#include "op_checks.h"
 
 namespace {
 
 using at::Tensor;
-
-void check_points(const Tensor& t, const char* name) {
-  TORCH_CHECK(t.is_cuda(), name, " must be a CUDA tensor");
-  TORCH_CHECK(t.dim() == 3 && t.size(2) == 3, name, " must have shape (B, N, 3), got ", t.sizes());
-  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, name,
-              " must be float32 or float64, got ", t.scalar_type());
-}
-
-void check_vec(const Tensor& t, const char* name, int64_t n, const Tensor& ref) {
-  TORCH_CHECK(t.scalar_type() == at::kLong, name, " must be int64, got ", t.scalar_type());
-  TORCH_CHECK(t.dim() == 1 && t.size(0) == n, name, " must have shape (", n, "), got ", t.sizes());
-  TORCH_CHECK(t.device() == ref.device(), name, " is on ", t.device(), " but points are on ", ref.device());
-}
+using namespace depth3d_checks;
 
 void check_launch(cudaError_t err, const char* what) {
   TORCH_CHECK(err == cudaSuccess, "depth3d ", what, " CUDA launch failed: ", cudaGetErrorString(err));
@@ -32,12 +21,8 @@ void check_launch(cudaError_t err, const char* what) {
 
 Tensor fps_cuda(const Tensor& points_, const Tensor& lengths_, const Tensor& counts_, int64_t n_out,
                 const Tensor& start_, double skip_origin) {
-  check_points(points_, "points");
+  check_fps_args(points_, lengths_, counts_, start_, n_out);
   const int64_t B = points_.size(0), N = points_.size(1);
-  check_vec(lengths_, "lengths", B, points_);
-  check_vec(counts_, "counts", B, points_);
-  check_vec(start_, "start", B, points_);
-  TORCH_CHECK(n_out >= 0, "n_out must be >= 0");
   c10::cuda::CUDAGuard guard(points_.device());
   auto points = points_.contiguous();
   auto lengths = lengths_.contiguous(), counts = counts_.contiguous(), start = start_.contiguous();
@@ -57,16 +42,9 @@ Tensor fps_cuda(const Tensor& points_, const Tensor& lengths_, const Tensor& cou
 std::tuple<Tensor, Tensor> ball_query_cuda(const Tensor& query_, const Tensor& points_, const Tensor& qlen_,
                                            const Tensor& plen_, double radius, int64_t K, bool nearest,
                                            bool pad_first) {
-  check_points(query_, "query");
-  check_points(points_, "points");
-  TORCH_CHECK(query_.scalar_type() == points_.scalar_type(), "query and points dtypes differ");
-  TORCH_CHECK(query_.device() == points_.device(), "query and points devices differ");
+  check_query_points(query_, points_, qlen_, plen_);
+  check_ball_args(radius, K);
   const int64_t B = points_.size(0), N = points_.size(1), M = query_.size(1);
-  TORCH_CHECK(query_.size(0) == B, "query and points batch sizes differ");
-  check_vec(qlen_, "query_lengths", B, points_);
-  check_vec(plen_, "lengths", B, points_);
-  TORCH_CHECK(radius >= 0, "radius must be >= 0, got ", radius);
-  TORCH_CHECK(K >= 1, "nsample must be >= 1, got ", K);
   c10::cuda::CUDAGuard guard(points_.device());
   auto q = query_.contiguous(), p = points_.contiguous();
   auto qlen = qlen_.contiguous(), plen = plen_.contiguous();
@@ -85,15 +63,9 @@ std::tuple<Tensor, Tensor> ball_query_cuda(const Tensor& query_, const Tensor& p
 
 std::tuple<Tensor, Tensor> knn_cuda(const Tensor& query_, const Tensor& points_, const Tensor& qlen_,
                                     const Tensor& plen_, int64_t k) {
-  check_points(query_, "query");
-  check_points(points_, "points");
-  TORCH_CHECK(query_.scalar_type() == points_.scalar_type(), "query and points dtypes differ");
-  TORCH_CHECK(query_.device() == points_.device(), "query and points devices differ");
+  check_query_points(query_, points_, qlen_, plen_);
   const int64_t B = points_.size(0), N = points_.size(1), M = query_.size(1);
-  TORCH_CHECK(query_.size(0) == B, "query and points batch sizes differ");
-  check_vec(qlen_, "query_lengths", B, points_);
-  check_vec(plen_, "lengths", B, points_);
-  TORCH_CHECK(k >= 1 && k <= std::max<int64_t>(N, 1), "k must be in [1, N=", N, "], got ", k);
+  check_knn_args(k, N);
   c10::cuda::CUDAGuard guard(points_.device());
   auto q = query_.contiguous(), p = points_.contiguous();
   auto qlen = qlen_.contiguous(), plen = plen_.contiguous();

@@ -121,6 +121,37 @@ __device__ __forceinline__ void topk_insert(T d, int64_t j, T* bd, int64_t* bi, 
   bi[pos] = j;
 }
 
+// One query row of ball query / kNN: its cloud b, its output rows, and (when the query is a valid, finite
+// point of its cloud) its coordinates and its cloud's points.
+template <typename T>
+struct QueryRow {
+  int64_t b;
+  T* dr;
+  int64_t* ir;
+  bool valid;
+  T qx, qy, qz;
+  const T* p;
+  int64_t n;
+};
+
+template <typename T>
+__device__ __forceinline__ QueryRow<T> query_row(int64_t r, const T* query, const T* points, const int64_t* qlen,
+                                                 const int64_t* plen, int64_t M, int64_t N, int64_t K, T* dist,
+                                                 int64_t* idx) {
+  QueryRow<T> q;
+  q.b = r / M;
+  const int64_t m = r % M;
+  q.dr = dist + r * K;
+  q.ir = idx + r * K;
+  q.qx = query[3 * r];
+  q.qy = query[3 * r + 1];
+  q.qz = query[3 * r + 2];
+  q.valid = m < qlen[q.b] && finite3(q.qx, q.qy, q.qz);
+  q.p = points + q.b * N * 3;
+  q.n = plen[q.b];
+  return q;
+}
+
 template <typename T>
 __global__ void ball_query_kernel(const T* __restrict__ query, const T* __restrict__ points,
                                   const int64_t* qlen, const int64_t* plen, int64_t B, int64_t M,
@@ -128,34 +159,29 @@ __global__ void ball_query_kernel(const T* __restrict__ query, const T* __restri
                                   int64_t* idx) {
   const int64_t r = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (r >= B * M) return;
-  const int64_t b = r / M, m = r % M;
-  T* dr = dist + r * K;
-  int64_t* ir = idx + r * K;
+  const QueryRow<T> row = query_row(r, query, points, qlen, plen, M, N, K, dist, idx);
   int64_t cnt = 0;
-  if (m < qlen[b] && finite3(query[3 * r], query[3 * r + 1], query[3 * r + 2])) {
-    const T qx = query[3 * r], qy = query[3 * r + 1], qz = query[3 * r + 2];
-    const T* p = points + b * N * 3;
-    const int64_t n = plen[b];
-    for (int64_t j = 0; j < n; ++j) {
+  if (row.valid) {
+    for (int64_t j = 0; j < row.n; ++j) {
       // a non-finite point gives d = NaN or inf, never < r2 (r2 <= inf): never a hit
-      T d = sqd(qx, qy, qz, p[3 * j], p[3 * j + 1], p[3 * j + 2]);
+      T d = sqd(row.qx, row.qy, row.qz, row.p[3 * j], row.p[3 * j + 1], row.p[3 * j + 2]);
       if (d < r2) {
         if (nearest) {
-          topk_insert(d, j, dr, ir, cnt, K);
+          topk_insert(d, j, row.dr, row.ir, cnt, K);
         } else {
-          dr[cnt] = d;
-          ir[cnt] = j;
+          row.dr[cnt] = d;
+          row.ir[cnt] = j;
           if (++cnt == K) break;
         }
       }
     }
   }
   const bool pad = pad_first && cnt > 0;
-  const T d0 = pad ? dr[0] : inf_of<T>();
-  const int64_t i0 = pad ? ir[0] : -1;
+  const T d0 = pad ? row.dr[0] : inf_of<T>();
+  const int64_t i0 = pad ? row.ir[0] : -1;
   for (int64_t c = cnt; c < K; ++c) {
-    dr[c] = d0;
-    ir[c] = i0;
+    row.dr[c] = d0;
+    row.ir[c] = i0;
   }
 }
 
@@ -171,16 +197,16 @@ __global__ void ball_query_index_block_kernel(const T* __restrict__ query, const
                                               const int64_t* qlen, const int64_t* plen, int64_t M, int64_t N,
                                               T r2, int64_t K, bool pad_first, T* dist, int64_t* idx) {
   const int64_t r = blockIdx.x;
-  const int64_t b = r / M, m = r % M;
-  T* dr = dist + r * K;
-  int64_t* ir = idx + r * K;
+  const QueryRow<T> row = query_row(r, query, points, qlen, plen, M, N, K, dist, idx);
+  T* dr = row.dr;
+  int64_t* ir = row.ir;
   __shared__ int wsum[BQ_THREADS / 32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   int64_t cnt = 0;
-  if (m < qlen[b] && finite3(query[3 * r], query[3 * r + 1], query[3 * r + 2])) {  // same for the block
-    const T qx = query[3 * r], qy = query[3 * r + 1], qz = query[3 * r + 2];
-    const T* p = points + b * N * 3;
-    const int64_t n = plen[b];
+  if (row.valid) {  // the same for the whole block
+    const T qx = row.qx, qy = row.qy, qz = row.qz;
+    const T* p = row.p;
+    const int64_t n = row.n;
     for (int64_t base = 0; base < n && cnt < K; base += BQ_THREADS * BQ_PER) {
       const int64_t j0 = base + (int64_t)threadIdx.x * BQ_PER;
       T dd[BQ_PER];
@@ -240,27 +266,22 @@ __global__ void knn_kernel(const T* __restrict__ query, const T* __restrict__ po
                            int64_t* idx) {
   const int64_t r = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (r >= B * M) return;
-  const int64_t b = r / M, m = r % M;
-  T* dr = dist + r * K;
-  int64_t* ir = idx + r * K;
+  const QueryRow<T> row = query_row(r, query, points, qlen, plen, M, N, K, dist, idx);
   int64_t cnt = 0;
-  if (m < qlen[b] && finite3(query[3 * r], query[3 * r + 1], query[3 * r + 2])) {
-    const T qx = query[3 * r], qy = query[3 * r + 1], qz = query[3 * r + 2];
-    const T* p = points + b * N * 3;
-    const int64_t n = plen[b];
+  if (row.valid) {
     T worst = inf_of<T>();
-    for (int64_t j = 0; j < n; ++j) {
-      if (!finite3(p[3 * j], p[3 * j + 1], p[3 * j + 2])) continue;  // non-finite: never a neighbour
-      T d = sqd(qx, qy, qz, p[3 * j], p[3 * j + 1], p[3 * j + 2]);
+    for (int64_t j = 0; j < row.n; ++j) {
+      if (!finite3(row.p[3 * j], row.p[3 * j + 1], row.p[3 * j + 2])) continue;  // non-finite: never a neighbour
+      T d = sqd(row.qx, row.qy, row.qz, row.p[3 * j], row.p[3 * j + 1], row.p[3 * j + 2]);
       if (cnt < K || d < worst) {   // equal distance with a higher index never displaces
-        topk_insert(d, j, dr, ir, cnt, K);
-        if (cnt == K) worst = dr[K - 1];
+        topk_insert(d, j, row.dr, row.ir, cnt, K);
+        if (cnt == K) worst = row.dr[K - 1];
       }
     }
   }
   for (int64_t c = cnt; c < K; ++c) {
-    dr[c] = inf_of<T>();
-    ir[c] = -1;
+    row.dr[c] = inf_of<T>();
+    row.ir[c] = -1;
   }
 }
 
