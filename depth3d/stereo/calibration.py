@@ -445,11 +445,14 @@ def read_image_pairs(left: str | Sequence[str], right: str | Sequence[str], grey
     lf, rf = expand(left, "left"), expand(right, "right")
     if len(lf) != len(rf):
         raise ValueError(f"{len(lf)} left images but {len(rf)} right images; they are paired in sorted order")
+    from depth3d.io.depth_png import imread
+
     flag = cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR
     Li, Ri = [], []
     for a, b in zip(lf, rf):
         for f, out in ((a, Li), (b, Ri)):
-            from depth3d.io.depth_png import imread
-
-            out.append(imread(f, flag))
+            try:
+                out.append(imread(f, flag))
+            except InputError:  # 0 bytes, damaged, not an image: its pair is skipped (and listed) later
+                out.append(None)
     return Li, Ri, [Path(a).name for a in lf]
