@@ -44,7 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     rs.add_argument("--height", type=int, default=None, help="depth height (default 480)")
     rs.add_argument("--fps", type=int, default=None, help="frame rate (default 30)")
     rs.add_argument("--align", choices=("color", "depth", "none"), default=None,
-                    help="depth->colour alignment (default color for a live camera)")
+                    help="put depth and colour in one camera: color = depth re-rendered into the colour camera, "
+                         "depth = colour sampled at the depth pixels (default color for a live camera, where "
+                         "librealsense's rs.align does it; other sources: done by depth3d from the frames' "
+                         "intrinsics and depth-to-colour pose, default none)")
     rs.add_argument("--infrared", action="store_true", help="also stream both infrared images")
     rs.add_argument("--post", action="store_true",
                     help="librealsense post-processing (threshold, decimation 2, spatial, temporal)")
@@ -79,14 +82,13 @@ def _source_options(args: argparse.Namespace) -> dict[str, Any]:
         return dict(width=args.width or 848, height=args.height or 480, fps=args.fps or 30,
                     infrared=args.infrared, align=None if args.align == "none" else (args.align or "color"),
                     post=True if args.post else None)
-    given = [flag for flag, v in (("--width", args.width), ("--height", args.height), ("--fps", args.fps),
-                                  ("--align", args.align)) if v is not None]
+    given = [flag for flag, v in (("--width", args.width), ("--height", args.height), ("--fps", args.fps))
+             if v is not None]
     if args.infrared and not spec.lower().endswith((".db3", ".bag")):
         given.append("--infrared")
     if given:
         raise CLIError(f"{', '.join(given)}: only a live RealSense camera takes {'these' if len(given) > 1 else 'this'}"
-                       f" (source {spec} delivers its frames as recorded; the cloud is registered to colour "
-                       "in any case)", code=2)
+                       f" (source {spec} delivers its frames as recorded)", code=2)
     if spec.lower().endswith((".db3", ".bag")):
         return dict(timeout=args.timeout, infrared=args.infrared)
     return {}
@@ -316,6 +318,10 @@ class _Post:
 
 
 def _loop(args, source, recorder, preview, detector=None) -> tuple[int, str | None]:
+    from depth3d.geometry.backproject import align_frame
+
+    # a live camera aligns in librealsense (rs.align); every other source through depth3d.geometry
+    soft_align = args.align in ("color", "depth") and not _is_live(args.source)
     post = _Post(args.source) if getattr(args, "post", False) and not _is_live(args.source) else None
     try:
         return _run_loop(args, source, recorder, preview, detector, post)
@@ -346,6 +352,11 @@ def _run_loop(args, source, recorder, preview, detector, post) -> tuple[int, str
             return n, f"source lost: {exc}; stopped"
         if frame is None:
             break
+        if soft_align:
+            if frame.color is None:
+                raise CLIError(f"--align {args.align}: source {args.source} has no colour stream to align with",
+                               code=2)
+            frame = align_frame(frame, args.align)
         if post is not None:
             frame = post(frame)
         if args.realtime:

@@ -214,6 +214,46 @@ def register_depth_to_color(depth: np.ndarray, depth_intrinsics: Intrinsics, col
     return points_to_depth(pts_c, color_intrinsics).astype(np.asarray(depth).dtype)
 
 
+def align_frame(frame: RGBDFrame, to: str) -> RGBDFrame:
+    """An RGB-D frame with both images in one camera (what ``rs.align`` does for a RealSense, for any source
+    whose frame carries both cameras' intrinsics and the depth-to-colour pose).
+
+    Args:
+        frame: depth (H, W) in the depth camera, colour (Hc, Wc, 3) in the colour camera.
+        to: ``"color"``: depth re-rendered into the colour camera (:func:`register_depth_to_color`, z-buffered;
+            0 where no depth lands); ``"depth"``: colour sampled at each depth pixel's point (black where the
+            point falls outside the colour image or has no depth).
+    Returns:
+        a new frame with ``color_intrinsics`` None (colour registered to depth) and an identity
+        ``depth_to_color``; a frame already registered is returned unchanged.
+    Raises:
+        InputError: ``to`` is not "color"/"depth", or the frame has no colour image.
+    """
+    import dataclasses
+
+    from depth3d.core.errors import InputError
+
+    if to not in ("color", "depth"):
+        raise InputError(f"align: expected 'color' or 'depth', got {to!r}")
+    if frame.color is None:
+        raise InputError("align: the frame has no colour image to align with")
+    if frame.color_intrinsics is None:
+        return frame
+    if to == "color":
+        depth = register_depth_to_color(frame.depth, frame.depth_intrinsics, frame.color_intrinsics,
+                                        frame.depth_to_color, frame.depth_scale)
+        return dataclasses.replace(frame, depth=depth, depth_intrinsics=frame.color_intrinsics,
+                                   color_intrinsics=None, depth_to_color=Pose.identity())
+    h, w = np.asarray(frame.depth).shape[:2]
+    pts, pix = depth_to_points(frame.depth, frame.depth_intrinsics, frame.depth_scale, return_index=True)
+    color = np.zeros((h, w, 3), np.uint8)
+    if len(pts):
+        rgb, seen = _sample_colors(frame.color, frame.color_intrinsics, frame.depth_to_color.transform_points(pts))
+        flat = color.reshape(-1, 3)
+        flat[np.asarray(pix)[seen]] = np.clip(np.rint(rgb[seen] * 255.0), 0, 255).astype(np.uint8)
+    return dataclasses.replace(frame, color=color, color_intrinsics=None, depth_to_color=Pose.identity())
+
+
 def _sample_colors(color: np.ndarray, color_intr: Intrinsics, pts_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Colours (N, 3) float32 in 0..1 of colour-camera points, and a mask of points that see the image."""
     uv, z = color_intr.project(pts_c)

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from depth3d.core import Intrinsics, Pose, RGBDFrame
-from depth3d.geometry import (depth_to_points, points_to_depth, register_depth_to_color, rgbd_to_cloud)
+from depth3d.geometry import (align_frame, depth_to_points, points_to_depth, register_depth_to_color,
+                              rgbd_to_cloud)
 from depth3d.geometry import _native
 
 
@@ -134,3 +135,32 @@ def test_sunrgbd_round_trip(shared_data):
     err = np.linalg.norm(recovered_upright - frame.points[ok], axis=1)
     # the points sit within 0.003 px of pixel centres: error <= z * 0.003 / f (< 5e-5 m at 8 m)
     assert np.median(err) < 2e-5 and err.max() < 1e-4, (np.median(err), err.max())
+
+
+def test_align_frame_to_color_and_to_depth():
+    """align_frame puts both images in one camera; the coloured cloud is the same surfaces either way."""
+    intr = Intrinsics(80, 60, 70, 70, 39.5, 29.5)
+    depth = np.full((60, 80), 2000, np.uint16)
+    depth[20:40, 30:50] = 1000
+    color_intr = Intrinsics(96, 72, 80, 80, 47.5, 35.5)
+    T = Pose.from_Rt(np.eye(3), [-0.05, 0, 0])
+    color = np.zeros((72, 96, 3), np.uint8)
+    color[:, :48] = (255, 0, 0)
+    color[:, 48:] = (0, 0, 255)
+    frame = RGBDFrame(depth, intr, color, color_intr, T, 0.001)
+    to_c = align_frame(frame, "color")
+    assert to_c.depth.shape == (72, 96) and to_c.color_intrinsics is None
+    assert to_c.depth_intrinsics == color_intr and np.allclose(to_c.depth_to_color.T, np.eye(4))
+    assert np.array_equal(to_c.depth, register_depth_to_color(depth, intr, color_intr, T, 0.001))
+    # its points are the original points seen from the colour camera (to the re-rendering's pixel grid)
+    pts_c = depth_to_points(to_c.depth, color_intr, 0.001)
+    orig_c = T.transform_points(depth_to_points(depth, intr, 0.001).astype(np.float64))
+    assert set(np.round(pts_c[:, 2], 3)) <= {1.0, 2.0} and abs(len(pts_c) / len(orig_c) - 1) < 0.5
+    to_d = align_frame(frame, "depth")
+    assert to_d.color.shape == (60, 80, 3) and to_d.color_intrinsics is None and to_d.depth is frame.depth
+    # each depth pixel got the colour rgbd_to_cloud gives its point
+    cloud = rgbd_to_cloud(frame)
+    assert np.array_equal(to_d.color.reshape(-1, 3) / 255.0, cloud.colors.astype(np.float64))
+    assert align_frame(to_d, "color") is to_d  # already registered
+    with pytest.raises(ValueError):
+        align_frame(RGBDFrame(depth, intr), "color")
