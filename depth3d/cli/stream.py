@@ -318,10 +318,6 @@ class _Post:
 
 
 def _loop(args, source, recorder, preview, detector=None) -> tuple[int, str | None]:
-    from depth3d.geometry.backproject import align_frame
-
-    # a live camera aligns in librealsense (rs.align); every other source through depth3d.geometry
-    soft_align = args.align in ("color", "depth") and not _is_live(args.source)
     post = _Post(args.source) if getattr(args, "post", False) and not _is_live(args.source) else None
     try:
         return _run_loop(args, source, recorder, preview, detector, post)
@@ -332,6 +328,10 @@ def _loop(args, source, recorder, preview, detector=None) -> tuple[int, str | No
 
 def _run_loop(args, source, recorder, preview, detector, post) -> tuple[int, str | None]:
     from depth3d.capture.source import SourceError
+    from depth3d.geometry.backproject import align_frame
+
+    # a live camera aligns in librealsense (rs.align); every other source through depth3d.geometry
+    soft_align = args.align in ("color", "depth") and not _is_live(args.source)
 
     pipeline = None
     if not args.no_cloud or preview is not None or detector is not None:

@@ -150,7 +150,7 @@ def test_align_frame_to_color_and_to_depth():
     frame = RGBDFrame(depth, intr, color, color_intr, T, 0.001)
     to_c = align_frame(frame, "color")
     assert to_c.depth.shape == (72, 96) and to_c.color_intrinsics is None
-    assert to_c.depth_intrinsics == color_intr and np.allclose(to_c.depth_to_color.T, np.eye(4))
+    assert to_c.depth_intrinsics == color_intr and np.allclose(to_c.depth_to_color.matrix, np.eye(4))
     assert np.array_equal(to_c.depth, register_depth_to_color(depth, intr, color_intr, T, 0.001))
     # its points are the original points seen from the colour camera (to the re-rendering's pixel grid)
     pts_c = depth_to_points(to_c.depth, color_intr, 0.001)
