@@ -331,7 +331,7 @@ def _run_loop(args, source, recorder, preview, detector, post) -> tuple[int, str
     from depth3d.geometry.backproject import align_frame
 
     # a live camera aligns in librealsense (rs.align); every other source through depth3d.geometry
-    soft_align = args.align in ("color", "depth") and not _is_live(args.source)
+    soft_align = getattr(args, "align", None) in ("color", "depth") and not _is_live(getattr(args, "source", ""))
 
     pipeline = None
     if not args.no_cloud or preview is not None or detector is not None:
