@@ -334,6 +334,14 @@ import json, os, signal, sys, time
 import cv2, open3d, scipy.io, torch  # imported once, never used here: the children start clean
 import depth3d.cli as cli
 cli.build_parser()
+if not os.environ.get("DISPLAY"):
+    # one virtual display for every `view` case: a child that started its own would leak it (os._exit
+    # skips the atexit that stops it); this one stops when the server exits
+    try:
+        from depth3d.viz.display import ensure_display
+        ensure_display()
+    except Exception:
+        pass
 print("ready", flush=True)
 for line in sys.stdin:
     job = json.loads(line)
