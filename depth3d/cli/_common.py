@@ -3,10 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from depth3d.cli import CLIError
 from depth3d.core.device import DEVICES
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts and strides (--max-frames, --every ...): an integer >= 1; anything else is a
+    usage error naming the flag (exit 2)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    """argparse type for sizes (--voxel metres ...): a finite number > 0; anything else (0, negative, nan,
+    inf) is a usage error naming the flag (exit 2)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return v
 
 
 def add_device_arg(parser: argparse.ArgumentParser) -> None:

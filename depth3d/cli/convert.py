@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from depth3d.cli import CLIError
-from depth3d.cli._common import add_force_arg, check_output_file
+from depth3d.cli._common import add_force_arg, check_output_file, positive_float
 from depth3d.io.depth_png import DEPTH_FORMATS
 
 CLOUD_OUT = (".ply", ".pcd", ".npz")
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="points sampled on a mesh input's surface (default 50000)")
     p.add_argument("--min-depth", type=float, help="metres (depth images only; default 0)")
     p.add_argument("--max-depth", type=float, help="metres (depth images only; default no limit)")
-    p.add_argument("--voxel", type=float, metavar="SIZE", help="voxel down-sample with this edge (metres)")
+    p.add_argument("--voxel", type=positive_float, metavar="SIZE", help="voxel down-sample with this edge (metres)")
     p.add_argument("--voxels", action="store_true", help="write an occupancy voxel grid (needs --voxel)")
     p.add_argument("--normals", type=float, metavar="RADIUS", help="estimate normals within RADIUS metres")
     add_force_arg(p)
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--voxels needs --voxel SIZE", code=2)
     import math
 
-    for name in ("voxel", "normals", "depth_scale", "mesh_points", "min_depth", "max_depth"):
+    for name in ("normals", "depth_scale", "mesh_points", "min_depth", "max_depth"):
         v = getattr(args, name)
         if v is None:
             continue

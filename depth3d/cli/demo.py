@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from depth3d.cli import CLIError
+from depth3d.cli._common import positive_int
 
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -30,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=str(REPO_DATA), help="folder with the bundled samples (default: data/)")
     p.add_argument("--source", help="replay this recording/source instead of DATA/sample.db3")
     p.add_argument("--checkpoint", help="VoteNet checkpoint (default DATA/votenet_synthetic.pt)")
-    p.add_argument("--every", type=int, default=5, help="detect on every Nth frame (default 5)")
+    p.add_argument("--every", type=positive_int, default=5, help="detect on every Nth frame (default 5)")
     p.add_argument("--threshold", type=float, default=0.5, help="objectness threshold (default 0.5)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
     p.add_argument("--view", action="store_true", help="open the Open3D window instead of rendering a PNG")

@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from depth3d.cli import CLIError
-from depth3d.cli._common import add_force_arg, check_output_folder, refuse_existing, unique_stems
+from depth3d.cli._common import (add_force_arg, check_output_folder, positive_int, refuse_existing,
+                                 unique_stems)
 
 DEFAULT_CKPT = Path(__file__).resolve().parents[2] / "data" / "votenet_synthetic.pt"
 SCAN_SUFFIXES = (".npz", ".npy", ".ply", ".pcd", ".mat", ".off", ".obj", ".stl", ".gltf", ".glb")
@@ -52,8 +53,8 @@ def register(subparsers) -> None:
                         "so auto is safe on views of walls")
     p.add_argument("--camera-height", type=float, default=0.0,
                    help="camera height above the floor in metres (camera-frame inputs; 0 = camera at origin)")
-    p.add_argument("--every", type=int, default=1, help="streams: process every Nth frame")
-    p.add_argument("--max-frames", type=int, default=None, help="streams: stop after this many processed frames")
+    p.add_argument("--every", type=positive_int, default=1, help="streams: process every Nth frame")
+    p.add_argument("--max-frames", type=positive_int, default=None, help="streams: stop after this many processed frames")
     p.add_argument("--save-cloud", action="store_true", help="also write OUT/<name>_cloud.ply (upright points; "
                    "recordings and streams: OUT/<name>_fNNNNNN_cloud.ply per processed frame)")
     p.add_argument("--view", action="store_true", help="show the cloud and boxes in a window")
@@ -133,8 +134,6 @@ def run(args) -> int:
     from depth3d.detection.detect import Detector, camera_to_upright, frames_to_clouds, load_scan
     from depth3d.viz.boxes import write_boxes, write_boxes_ply
 
-    if args.every < 1:
-        raise CLIError("--every must be >= 1", 2)
     if not 0.0 <= args.threshold < 1.0:  # NaN fails too
         raise CLIError("--threshold must be in [0, 1)", 2)
     device = resolve_device(args.device)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from depth3d.cli import CLIError
-from depth3d.cli._common import add_force_arg, check_output_folder
+from depth3d.cli._common import add_force_arg, check_output_folder, positive_float, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,10 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", help="recording (.db3/.bag), TUM folder, or any --source spec")
     p.add_argument("--export", "-o", "--output", dest="export", metavar="DIR", help="export frames here")
-    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
-    p.add_argument("--every", type=int, default=1, metavar="K", help="export every K-th frame (default 1)")
+    p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
+    p.add_argument("--every", type=positive_int, default=1, metavar="K", help="export every K-th frame (default 1)")
     p.add_argument("--no-clouds", action="store_true", help="do not write PLY clouds")
-    p.add_argument("--voxel", type=float, metavar="SIZE", help="voxel down-sample exported clouds (metres)")
+    p.add_argument("--voxel", type=positive_float, metavar="SIZE", help="voxel down-sample exported clouds (metres)")
     p.add_argument("--seek", type=float, metavar="SECONDS", help="start this far into a recording")
     add_force_arg(p)
     p.set_defaults(func=run)
@@ -37,12 +37,6 @@ def run(args: argparse.Namespace) -> int:
 
     import math
 
-    if args.every < 1:
-        raise CLIError("--every must be >= 1", code=2)
-    if args.max_frames is not None and args.max_frames <= 0:
-        raise CLIError("--max-frames must be positive", code=2)
-    if args.voxel is not None and not (math.isfinite(args.voxel) and args.voxel > 0):
-        raise CLIError("--voxel must be a positive number of metres", code=2)
     if args.seek is not None and not (math.isfinite(args.seek) and args.seek >= 0):
         raise CLIError(f"--seek {args.seek}: expected seconds >= 0", code=2)
     path = Path(args.file)

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from depth3d.cli import CLIError
+from depth3d.cli._common import positive_float, positive_int
 from depth3d.cli.detect import DEFAULT_TILT, tilt_arg
 
 
@@ -33,8 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="record the frames into a librealsense .db3 file")
     p.add_argument("--force", "--overwrite", dest="force", action="store_true",
                    help="let --record replace an existing file")
-    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
-    p.add_argument("--voxel", type=float, metavar="SIZE", help="voxel down-sample the cloud (metres)")
+    p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
+    p.add_argument("--voxel", type=positive_float, metavar="SIZE", help="voxel down-sample the cloud (metres)")
     p.add_argument("--min-depth", type=float, default=0.0, help="metres (default 0)")
     p.add_argument("--max-depth", type=float, default=float("inf"), help="metres (default: no limit)")
     p.add_argument("--no-cloud", action="store_true", help="skip the point cloud (frames only)")
@@ -59,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="detect oriented 3D boxes in the stream (default checkpoint: data/votenet_synthetic.pt); "
                           "detection runs on the cloud as shown (depth limits, voxel size); the --view window then shows "
                           "each detected frame's levelled cloud with its boxes and class names")
-    det.add_argument("--detect-every", type=int, default=5, metavar="N",
+    det.add_argument("--detect-every", type=positive_int, default=5, metavar="N",
                      help="run detection on every Nth frame (default 5); boxes persist in between")
     det.add_argument("--tilt", type=tilt_arg, default=DEFAULT_TILT, metavar="DEG|auto",
                      help="camera pitch down in degrees, or auto: level each frame on the floor plane (default)")
@@ -165,10 +166,6 @@ def run(args: argparse.Namespace) -> int:
 
     import math
 
-    if args.max_frames is not None and args.max_frames <= 0:
-        raise CLIError("--max-frames must be positive", code=2)
-    if args.voxel is not None and not (math.isfinite(args.voxel) and args.voxel > 0):
-        raise CLIError("--voxel must be a positive number of metres", code=2)
     if not (math.isfinite(args.timeout) and 0 < args.timeout <= 3600):
         raise CLIError(f"--timeout {args.timeout}: expected seconds in (0, 3600]", code=2)
     if not (math.isfinite(args.min_depth) and args.min_depth >= 0) or math.isnan(args.max_depth) \
@@ -183,8 +180,6 @@ def run(args: argparse.Namespace) -> int:
     if args.record and not args.record.lower().endswith(".db3"):
         raise CLIError(f"--record {args.record}: recordings are written as .db3 (librealsense 2.59 format)",
                        code=2)
-    if args.detect_every < 1:
-        raise CLIError("--detect-every must be >= 1", code=2)
     if args.record:
         from pathlib import Path
 
