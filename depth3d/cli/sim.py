@@ -53,6 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--height", type=int, default=480)
     s.add_argument("--val-fraction", type=float, default=0.2)
     s.add_argument("--no-noise", action="store_true", help="exact depth (no RealSense noise/dropouts)")
+    s.add_argument("--profile", choices=("d435", "sunrgbd"), default="d435",
+                   help="d435: random furniture seen by the D435-like camera (default); sunrgbd: rooms of a "
+                   "kind (bedroom, office, ...) with unlabelled furniture, doors, windows, SUN RGB-D-like views "
+                   "and a RealSense- or Kinect-like camera drawn per scan")
     s.add_argument("--images", action="store_true",
                    help="also write IDX_color.png, IDX_depth.png (16-bit mm) and IDX_calib.json per scan")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -165,7 +169,7 @@ def run_scans(args: argparse.Namespace) -> int:
         raise CLIError(f"--val-fraction must be in [0, 1), got {args.val_fraction}", code=2)
     check_output_folder(args.output, force=args.force)
     opt = ScanOptions(width=args.width, height=args.height, num_points=args.points, min_points=args.min_points,
-                      noise=not args.no_noise)
+                      noise=not args.no_noise, profile=args.profile)
     meta = write_scans(args.output, args.num, seed=args.seed, options=opt, workers=args.workers,
                        val_fraction=args.val_fraction, progress=not args.quiet, images=args.images)
     boxes = sum(s["boxes"] for s in meta["scans"])

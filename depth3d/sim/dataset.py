@@ -38,15 +38,25 @@ from depth3d.sim.objects import CLASSES
 @dataclass
 class ScanOptions:
     """Options of a scan dataset: image size (pixels), points per scan, visibility threshold (points),
-    sensor noise on/off."""
+    sensor noise on/off, and the ``profile`` of rooms, views and cameras:
+
+    * ``"d435"``: :func:`~depth3d.sim.scene.generate_room`'s random furniture, seen by the D435-like camera
+      from :func:`~depth3d.sim.trajectory.random_view` (the data of the first shipped model);
+    * ``"sunrgbd"``: rooms of a kind with things that carry no box (:func:`~depth3d.sim.layouts.
+      generate_typed_room`), SUN RGB-D-like views (:func:`~depth3d.sim.layouts.sun_view`) and a depth camera
+      drawn per scan (:func:`~depth3d.sim.layouts.sensor_profile`: RealSense- or Kinect-like).
+    """
 
     width: int = 640
     height: int = 480
     num_points: int = 20000
     min_points: int = 50
     noise: bool = True
+    profile: str = "d435"
 
     def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"ScanOptions: profile must be one of {PROFILES}, got {self.profile!r}")
         if self.width <= 0 or self.height <= 0 or self.num_points <= 0 or self.min_points < 0:
             raise ValueError(f"ScanOptions: width, height, num_points must be positive and min_points >= 0, "
                              f"got {self}")
@@ -65,6 +75,9 @@ def scan_room_seed(seed: int, idx: int) -> int:
     return int(seed) * 1_000_003 + int(idx)
 
 
+#: kinds of scan dataset (see :class:`ScanOptions`)
+PROFILES = ("d435", "sunrgbd")
+
 #: views drawn per scan before giving up on a room whose views all lack valid depth
 MAX_VIEW_ATTEMPTS = 20
 
@@ -75,7 +88,8 @@ def make_scan(seed: int, idx: int, options: ScanOptions | None = None, nthreads:
     Returns a dict: ``pc`` (N, 6) float32 upright frame + colours 0..1, ``bbox`` (K, 8) float64 VoteNet rows,
     ``votes`` (N, 10) float32, ``instance`` (N,) int32 mesh index of each point, ``room_seed``,
     ``world_from_camera`` (4, 4), ``upright_from_world`` (4, 4), ``class_names`` (K,), ``depth`` (H, W)
-    uint16 mm and ``color`` (H, W, 3) uint8 (the sensor images), ``intrinsics``.
+    uint16 mm and ``color`` (H, W, 3) uint8 (the sensor images), ``intrinsics``, ``room_type`` and ``sensor``
+    (the kind of room and of depth camera; ``"mixed"``/``"realsense"`` for the d435 profile).
     """
     from depth3d.sim.realsense_sensor import RealSenseModel, d435_intrinsics
     from depth3d.sim.render import SceneRenderer, _rotate
@@ -84,15 +98,26 @@ def make_scan(seed: int, idx: int, options: ScanOptions | None = None, nthreads:
 
     opt = options or ScanOptions()
     room_seed = scan_room_seed(seed, idx)
-    scene = generate_room(room_seed)
     rng = np.random.default_rng([int(seed), int(idx), 0xDA7A])
-    intr = d435_intrinsics(opt.width, opt.height)
+    room_type, sensor = "mixed", "realsense"
+    if opt.profile == "sunrgbd":
+        from depth3d.sim.layouts import generate_typed_room, sensor_profile, sun_view
+
+        scene, room_type = generate_typed_room(room_seed)
+        sensor, model, intr = sensor_profile(rng, opt.width, opt.height)
+        if not opt.noise:
+            model = RealSenseModel.ideal()
+        view = sun_view
+    else:
+        scene = generate_room(room_seed)
+        intr = d435_intrinsics(opt.width, opt.height)
+        model = RealSenseModel() if opt.noise else RealSenseModel.ideal()
+        view = random_view
     renderer = SceneRenderer(scene, nthreads=nthreads)
-    model = RealSenseModel() if opt.noise else RealSenseModel.ideal()
     # a random view can face a wall closer than the sensor's minimum range (no valid depth at all): draw
     # another view (deterministically, from the same stream) until at least 10% of the pixels are valid
     for _attempt in range(MAX_VIEW_ATTEMPTS):
-        pose = random_view(scene, rng)
+        pose = view(scene, rng)
         r = renderer.render(intr, pose)
         raw, color = model.apply(r, intr, rng)
         valid = raw > 0
@@ -131,7 +156,7 @@ def make_scan(seed: int, idx: int, options: ScanOptions | None = None, nthreads:
     upright[:3, 3] = -Ru @ pose.t
     return {"pc": pc, "bbox": bbox, "votes": votes, "instance": inst, "room_seed": room_seed,
             "world_from_camera": pose.matrix.copy(), "upright_from_world": upright, "class_names": names,
-            "depth": raw, "color": color, "intrinsics": intr}
+            "depth": raw, "color": color, "intrinsics": intr, "room_type": room_type, "sensor": sensor}
 
 
 def write_scan(out_dir: str | Path, seed: int, idx: int, options: ScanOptions | None = None,
@@ -164,7 +189,8 @@ def write_scan(out_dir: str | Path, seed: int, idx: int, options: ScanOptions | 
                        "height": s["intrinsics"].height, "upright_from_camera": up_cam.tolist(),
                        "depth_scale": 0.001}, f)
     return {"idx": idx, "room_seed": s["room_seed"], "points": int(len(s["pc"])), "boxes": int(len(s["bbox"])),
-            "classes": s["class_names"], "world_from_camera": s["world_from_camera"].tolist()}
+            "classes": s["class_names"], "world_from_camera": s["world_from_camera"].tolist(),
+            "room_type": s["room_type"], "sensor": s["sensor"], "fx": float(s["intrinsics"].fx)}
 
 
 def _worker(job: tuple) -> dict[str, Any]:
@@ -242,7 +268,8 @@ def write_scans(out_dir: str | Path, num: int, seed: int = 0, options: ScanOptio
         "format": "votenet-sunrgbd (pc, bbox, votes)", "generator": "depth3d.sim.dataset", "num": num,
         "seed": int(seed), "classes": list(CLASSES), "options": opt.__dict__,
         "intrinsics": d435_intrinsics(opt.width, opt.height).to_dict(),
-        "sensor": (RealSenseModel() if opt.noise else RealSenseModel.ideal()).to_dict(),
+        "sensor": ((RealSenseModel() if opt.noise else RealSenseModel.ideal()).to_dict() if opt.profile == "d435"
+                   else "drawn per scan (depth3d.sim.layouts.sensor_profile; each scan's sensor and fx below)"),
         "frame": "upright depth frame: x right, y forward, z up, metres, camera at the origin",
         "bbox_columns": ["cx", "cy", "cz", "half_l", "half_w", "half_h", "angle(-yaw)", "class_id"],
         "boxes_per_class": dict(zip(CLASSES, counts.tolist())),

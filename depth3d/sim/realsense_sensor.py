@@ -21,6 +21,12 @@ What it reproduces, from a :class:`~depth3d.sim.render.RenderResult` (exact dept
 * **Holes:** random blobs covering ``hole_fraction`` of the image (specular/low-texture failures), dark
   surfaces (albedo luminance below ``dark_albedo``: the projector's dots are not seen) and grazing surfaces
   (angle between ray and normal above ``grazing_deg``).
+* **Disparity steps** (off by default; Kinect v1 / structured-light cameras: ``disparity_step = 1/8`` px):
+  the noisy disparity is rounded to multiples of ``disparity_step``, giving depth layers that spread with
+  distance.
+* **Flying pixels** (off by default): a share ``flying_pixels`` of the discontinuity pixels that do not drop
+  out read a depth drawn uniformly between the near and far side of the edge (the mixed pixels of
+  time-of-flight and smoothed stereo depth).
 * **Colour:** the shaded render with Gaussian pixel noise (``color_noise`` 8-bit levels), registered to
   depth.
 """
@@ -63,6 +69,8 @@ class RealSenseModel:
         grazing_deg: angle between ray and surface normal over which depth is lost (82 degrees).
         shadow: drop points the right imager cannot see (True).
         color_noise: colour noise RMS in 8-bit levels (2.0).
+        disparity_step: disparity quantisation step, pixels (0 = none).
+        flying_pixels: share of kept discontinuity pixels that read a depth between the two sides (0).
     """
 
     baseline: float = 0.050
@@ -78,6 +86,8 @@ class RealSenseModel:
     grazing_deg: float = 82.0
     shadow: bool = True
     color_noise: float = 2.0
+    disparity_step: float = 0.0
+    flying_pixels: float = 0.0
 
     def __post_init__(self) -> None:
         if self.baseline <= 0 or self.subpixel < 0 or self.depth_unit <= 0:
@@ -85,7 +95,9 @@ class RealSenseModel:
                              f"baseline={self.baseline}, subpixel={self.subpixel}, depth_unit={self.depth_unit}")
         if not 0 <= self.min_z < self.max_z:
             raise ValueError(f"RealSenseModel: need 0 <= min_z < max_z, got {self.min_z}, {self.max_z}")
-        for name in ("edge_dropout", "hole_fraction"):
+        if self.disparity_step < 0:
+            raise ValueError(f"RealSenseModel.disparity_step must be >= 0, got {self.disparity_step}")
+        for name in ("edge_dropout", "hole_fraction", "flying_pixels"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"RealSenseModel.{name} must be in [0, 1], got {getattr(self, name)}")
 
@@ -111,6 +123,9 @@ class RealSenseModel:
         disp = np.where(valid, fb / np.where(valid, z, 1), 0).astype(np.float32)
         if self.subpixel > 0:
             disp = disp + rng.standard_normal(z.shape, dtype=np.float32) * np.float32(self.subpixel)
+        if self.disparity_step > 0:
+            step = np.float32(self.disparity_step)
+            disp = np.round(disp / step) * step
         ok = valid & (disp > 1e-3)
         return np.where(ok, fb / np.where(ok, disp, 1), 0).astype(np.float32)
 
@@ -155,6 +170,8 @@ class RealSenseModel:
             (H, W, 3) uint8 RGB registered to depth (None when the render has no colour).
         """
         z = self.noisy_depth(render.depth, intrinsics.fx, rng)
+        if self.flying_pixels > 0:
+            z = self._fly(render.depth, z, rng)
         z[self.invalid_mask(render, intrinsics, rng)] = 0
         z[(z < self.min_z) | (z > self.max_z)] = 0
         raw = np.minimum(np.rint(z / np.float32(self.depth_unit)), 65535).astype(np.uint16)
@@ -167,6 +184,23 @@ class RealSenseModel:
             else:
                 color = render.color.copy()
         return raw, color
+
+
+    def _fly(self, exact: np.ndarray, z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Flying pixels: a share of the discontinuity pixels of ``exact`` (H, W) metres get a depth drawn
+        uniformly between the nearest and farthest valid 4-neighbour; returns the new (H, W) float32."""
+        e = np.asarray(exact, np.float32)
+        h, w = e.shape
+        ep = np.pad(np.where(e > 0, e, np.nan), 1, mode="edge")
+        nbs = np.stack([ep[dy:dy + h, dx:dx + w] for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2), (1, 1))])
+        lo, hi = np.fmin.reduce(nbs, axis=0), np.fmax.reduce(nbs, axis=0)  # NaN (no depth) ignored
+        with np.errstate(invalid="ignore"):
+            edge = np.flatnonzero(((hi - lo) > self.edge_threshold * np.maximum(e, 1e-3)) & (e > 0) & (z > 0))
+        pick = edge[rng.random(len(edge), dtype=np.float32) < self.flying_pixels]
+        out = z.copy()
+        u = rng.random(len(pick), dtype=np.float32)
+        out.reshape(-1)[pick] = lo.reshape(-1)[pick] + u * (hi.reshape(-1)[pick] - lo.reshape(-1)[pick])
+        return out
 
 
 def stereo_shadow(depth: np.ndarray, fx: float, baseline: float) -> np.ndarray:
