@@ -565,11 +565,19 @@ def generate_typed_room(seed: int, room_type: str | None = None) -> tuple[Scene,
 def sun_view(scene: Scene, rng: np.random.Generator, tries: int = 200) -> Pose:
     """A camera pose as SUN RGB-D's were taken: eye 0.9..1.7 m high, 1..4.5 m from one of the room's
     objects (or a point of the room), looking at it from a free spot (at least 0.3 m from the floor
-    footprint of every mesh but floor, walls and ceiling, as a person stands); pitch follows from the
-    heights."""
+    footprint of every mesh but floor, walls and ceiling and 0.25 m from the walls, as a person stands; in a
+    room too crowded for that, the freest spot); pitch follows from the heights."""
     lx, ly, hz = scene.room_size
-    lo = [m.bounds[0] for m in scene.meshes[6:]]
-    hi = [m.bounds[1] for m in scene.meshes[6:]]
+    lo = np.array([m.bounds[0][:2] for m in scene.meshes[6:]]).reshape(-1, 2)
+    hi = np.array([m.bounds[1][:2] for m in scene.meshes[6:]]).reshape(-1, 2)
+
+    def slack(xy: np.ndarray) -> float:
+        """How far (metres) ``xy`` is from breaking the rules: 0.3 m (per axis) from every footprint,
+        0.25 m from the walls; negative where it breaks them."""
+        gap = np.maximum(lo - xy, xy - hi).max(axis=1)  # > 0: outside the footprint by that much on some axis
+        walls = min(lx / 2 - abs(xy[0]), ly / 2 - abs(xy[1])) - 0.25
+        return float(min(np.min(gap, initial=np.inf) - 0.3, walls))
+
     for _ in range(tries):
         if scene.objects and rng.random() < 0.85:
             o = scene.objects[int(rng.integers(len(scene.objects)))]
@@ -581,12 +589,13 @@ def sun_view(scene: Scene, rng: np.random.Generator, tries: int = 200) -> Pose:
         a = rng.uniform(-np.pi, np.pi)
         dist = rng.uniform(1.0, 4.5)
         eye = np.array([target[0] + dist * np.cos(a), target[1] + dist * np.sin(a), rng.uniform(0.9, 1.7)])
-        if abs(eye[0]) > lx / 2 - 0.25 or abs(eye[1]) > ly / 2 - 0.25 or eye[2] > hz - 0.2:
-            continue
-        if any(np.all(eye[:2] >= lo_i[:2] - 0.3) and np.all(eye[:2] <= hi_i[:2] + 0.3) for lo_i, hi_i in zip(lo, hi)):
+        if eye[2] > hz - 0.2 or slack(eye[:2]) <= 0:
             continue
         return look_at(eye, target)
-    return look_at(np.array([0.3 * lx, 0.3 * ly, 1.3]), [0.0, 0.0, 0.5])
+    # a crowded or small room (a bathroom): the freest spot of a 10 cm grid, looking at the room centre
+    grid = [np.array([x, y]) for x in np.arange(-lx / 2 + 0.05, lx / 2, 0.1) for y in np.arange(-ly / 2 + 0.05, ly / 2, 0.1)]
+    best = max(grid, key=slack)
+    return look_at(np.array([best[0], best[1], min(1.3, hz - 0.2)]), [0.0, 0.0, 0.5])
 
 
 #: depth cameras :func:`sensor_profile` draws from, with their weights
