@@ -8,7 +8,7 @@ concatenates them in a fixed order, so BENCHMARKS.md always shows what the scrip
 
 from pathlib import Path
 
-ORDER = ["depth_to_cloud", "roundtrip", "real_files", "ops", "ops_gpu", "capture", "recording_kill", "sim", "stereo", "calibration", "tof_sl", "models", "detection", "floor", "gpu"]
+ORDER = ["depth_to_cloud", "roundtrip", "real_files", "ops", "ops_gpu", "capture", "recording_kill", "sim", "stereo", "calibration", "tof_sl", "models", "detection", "detection_real", "floor", "gpu"]
 HEADER = """# Benchmarks
 
 Speed is measured side by side with the peer in the same run and reported as ratios; accuracy against ground
