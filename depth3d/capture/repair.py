@@ -294,26 +294,46 @@ def _cache_dir(cache_dir: str | Path | None) -> Path:
     return d
 
 
-def _rows_sqlite(path: Path) -> tuple[dict[int, tuple], Iterator[tuple], list[str]] | None:
-    """Rows through SQLite when the file passes ``quick_check``; None when it does not."""
+def _open_intact(path: Path) -> sqlite3.Connection | None:
+    """A read-only SQLite connection when the file passes ``quick_check``; None when it does not."""
     try:
         con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=2.0)
     except sqlite3.Error:
         return None
     try:
         ok = con.execute("PRAGMA quick_check").fetchone()
-        if not ok or ok[0] != "ok":
-            return None
-        schema = [r[0] for r in con.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL")]
-        topics = {r[0]: tuple(r[1:5]) for r in con.execute(
-            "SELECT id, name, type, serialization_format, offered_qos_profiles FROM topics")}
-        messages = {r[0]: (r[1], r[2], bytes(r[3])) for r in con.execute(
-            "SELECT id, topic_id, timestamp, data FROM messages")}
-        return topics, messages, schema
+        if ok and ok[0] == "ok":
+            return con
     except sqlite3.DatabaseError:
-        return None
-    finally:
-        con.close()
+        pass
+    con.close()
+    return None
+
+
+def _survey(topics: dict[int, tuple], rows: Iterator[tuple]) -> tuple[dict[tuple[str, int], dict[str, Any]], bytes]:
+    """One pass over message rows ``(id, topic_id, timestamp, data)``: per (stream, message time) the
+    message ids, whether the image is intact and its frame number; plus the device info message.
+    Only these small facts are kept, never the image data."""
+    names = {tid: t[0] for tid, t in topics.items()}
+    types = {tid: t[1] for tid, t in topics.items()}
+    device_info = b""
+    frames: dict[tuple[str, int], dict[str, Any]] = {}
+    for mid, tid, ts, data in rows:
+        name = names.get(tid)
+        if name is None:
+            continue
+        if name == "/device_0/info":
+            device_info = bytes(data)
+        if "/image/" not in name:
+            continue
+        stream = name.split("/image/")[0]
+        f = frames.setdefault((stream, ts), {"ids": [], "ok": None, "number": None})
+        f["ids"].append(mid)
+        if "/image/data" in name:
+            f["ok"] = image_message_ok(bytes(data), types[tid])
+        elif name.endswith("/image/metadata"):
+            f["number"] = _frame_number(bytes(data))
+    return frames, device_info
 
 
 def check_recording(path: str | Path, cache_dir: str | Path | None = None,
@@ -338,38 +358,34 @@ def check_recording(path: str | Path, cache_dir: str | Path | None = None,
                 return out
         except (ValueError, KeyError, TypeError, OSError):
             pass
-    rows = _rows_sqlite(path)
-    salvaged = rows is None
-    if salvaged:
-        topics, messages, schema = scan_rows(path)
-    else:
-        topics, messages, schema = rows
+    # An intact file is read row by row (only ids, times and verdicts are kept: a long recording is not
+    # loaded into memory) and copied, if it needs repair, by SQLite itself; a damaged one is read page by
+    # page into memory (its rows can only be found that way).
+    con = _open_intact(path)
+    messages: dict[int, tuple] | None = None
+    try:
+        if con is not None:
+            try:
+                schema = [r[0] for r in con.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL")]
+                topics = {r[0]: tuple(r[1:5]) for r in con.execute(
+                    "SELECT id, name, type, serialization_format, offered_qos_profiles FROM topics")}
+                frames, device_info = _survey(topics, con.execute(
+                    "SELECT id, topic_id, timestamp, data FROM messages"))
+            except sqlite3.DatabaseError:
+                con.close()
+                con = None
+        if con is None:
+            topics, messages, schema = scan_rows(path)
+            frames, device_info = _survey(topics, ((mid, *m) for mid, m in messages.items()))
+    finally:
+        if con is not None:
+            con.close()
+    salvaged = messages is not None
     result = CheckResult(path=path, salvaged=salvaged, unfinished=unfinished)
     if salvaged:
         result.notes.append("SQLite structure damaged: rows read page by page")
     if not any(name == "/file_version" for name, *_ in topics.values()):
         raise ValueError(f"recording {path} is damaged beyond use: its table of streams cannot be read")
-
-    # -- per stream, per message time: image validity and frame number
-    names = {tid: t[0] for tid, t in topics.items()}
-    types = {tid: t[1] for tid, t in topics.items()}
-    device_info = b""
-    frames: dict[tuple[str, int], dict[str, Any]] = {}
-    for mid, (tid, ts, data) in messages.items():
-        name = names.get(tid)
-        if name is None:
-            continue
-        if name == "/device_0/info":
-            device_info = data
-        if "/image/" not in name:
-            continue
-        stream = name.split("/image/")[0]
-        f = frames.setdefault((stream, ts), {"ids": [], "ok": None, "number": None})
-        f["ids"].append(mid)
-        if "/image/data" in name:
-            f["ok"] = image_message_ok(data, types[tid])
-        elif name.endswith("/image/metadata"):
-            f["number"] = _frame_number(data)
     depth3d_file = b"Product Line=depth3d:" in device_info
     bad = [k for k, f in frames.items() if not f["ok"] or f["number"] is None]
     drop: set[tuple[str, int]] = set(bad)
@@ -419,7 +435,7 @@ def check_recording(path: str | Path, cache_dir: str | Path | None = None,
         tmp = cache / f".{out.stem}.{os.getpid()}.tmp.db3"
         tmp.unlink(missing_ok=True)
         dropped_ids = {mid for k in drop for mid in frames[k]["ids"]}
-        con = sqlite3.connect(str(tmp), isolation_level=None)
+        con = sqlite3.connect(f"file:{tmp}", isolation_level=None, uri=True)
         try:
             statements = [s for s in schema if s.upper().startswith(("CREATE TABLE", "CREATE INDEX"))
                           and "sqlite_" not in s] or _SCHEMA
@@ -428,9 +444,20 @@ def check_recording(path: str | Path, cache_dir: str | Path | None = None,
                 con.execute(s)
             con.executemany("INSERT INTO topics(id, name, type, serialization_format, offered_qos_profiles) "
                             "VALUES (?, ?, ?, ?, ?)", [(tid, *t[:4]) for tid, t in sorted(topics.items())])
-            con.executemany("INSERT INTO messages(id, topic_id, timestamp, data) VALUES (?, ?, ?, ?)",
-                            ((mid, m[0], m[1], m[2]) for mid, m in sorted(messages.items())
-                             if mid not in dropped_ids and m[0] in topics))
+            if messages is not None:  # rows read page by page
+                con.executemany("INSERT INTO messages(id, topic_id, timestamp, data) VALUES (?, ?, ?, ?)",
+                                ((mid, m[0], m[1], m[2]) for mid, m in sorted(messages.items())
+                                 if mid not in dropped_ids and m[0] in topics))
+            else:  # an intact file: SQLite copies the rows, blob by blob, without holding them all
+                con.execute("COMMIT")
+                con.execute("ATTACH DATABASE ? AS src", (f"file:{path.resolve()}?mode=ro",))
+                con.execute("BEGIN")
+                con.execute("CREATE TEMP TABLE dropped(id INTEGER PRIMARY KEY)")
+                con.executemany("INSERT INTO temp.dropped(id) VALUES (?)", ((i,) for i in sorted(dropped_ids)))
+                con.execute("INSERT INTO main.messages(id, topic_id, timestamp, data) "
+                            "SELECT id, topic_id, timestamp, data FROM src.messages "
+                            "WHERE id NOT IN (SELECT id FROM temp.dropped) "
+                            "AND topic_id IN (SELECT id FROM main.topics) ORDER BY id")
             con.execute("COMMIT")
         finally:
             con.close()

@@ -187,3 +187,46 @@ def test_detect_and_demo_report_damaged_frames(tmp_path, run_cli):
     d = run_cli("demo", "--source", bad, "-o", tmp_path / "demo", env=env)
     assert d.returncode == 1 and f"{bad}: 1 damaged frame(s) skipped" in d.stderr, d.stderr
     assert (tmp_path / "demo" / "boxes.json").is_file()
+
+
+def test_check_reads_an_intact_recording_row_by_row(tmp_path):
+    """The check of a long intact recording (and the copy that drops a damaged frame) keeps ids, times and
+    verdicts, never every image in memory: Python's peak allocation stays far below the file's size."""
+    import shutil
+    import tracemalloc
+
+    big = tmp_path / "long.db3"
+    shutil.copy(SAMPLE, big)
+    con = sqlite3.connect(str(big))
+    try:
+        n0 = con.execute("SELECT max(id) FROM messages").fetchone()[0]
+        for k in range(1, 25):  # the sample's messages again, later in time: a 25x longer recording
+            con.execute("INSERT INTO messages(topic_id, timestamp, data) SELECT topic_id, timestamp + ?, data "
+                        "FROM messages WHERE id <= ?", (k * 10**10, n0))
+        tid = con.execute("SELECT id FROM topics WHERE name LIKE '%Depth_0/image/data%'").fetchone()[0]
+        mid, data = con.execute("SELECT id, data FROM messages WHERE topic_id = ? ORDER BY id LIMIT 1 OFFSET 300",
+                                (tid,)).fetchone()
+        bad = bytearray(data)
+        bad[len(bad) // 2] ^= 0xFF  # one damaged depth image (its PNG CRC fails)
+        con.execute("UPDATE messages SET data = ? WHERE id = ?", (bytes(bad), mid))
+        con.commit()
+        total = con.execute("SELECT sum(length(data)) FROM messages").fetchone()[0]
+    finally:
+        con.close()
+    assert total > 25e6
+    tracemalloc.start()
+    try:
+        res = check_recording(big)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert res.repaired and not res.salvaged and res.damaged_frames >= 1
+    assert peak < total / 10, (peak, total)
+    con = sqlite3.connect(f"file:{res.path}?mode=ro", uri=True)
+    try:
+        kept = con.execute("SELECT count(*) FROM messages").fetchone()[0]
+        assert con.execute("SELECT count(*) FROM messages WHERE id = ?", (mid,)).fetchone()[0] == 0
+    finally:
+        con.close()
+    with sqlite3.connect(f"file:{big}?mode=ro", uri=True) as src:
+        assert 0 < src.execute("SELECT count(*) FROM messages").fetchone()[0] - kept < 200
