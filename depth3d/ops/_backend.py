@@ -16,33 +16,17 @@ _BACKEND = None
 
 
 class ReferenceBackend:
-    """Plain PyTorch (slow, for tests and as a fallback)."""
+    """Plain PyTorch (slow, for tests and as a fallback). The table of backend ops, each called with the
+    positional arguments of its :mod:`depth3d.ops.reference` function; :class:`~depth3d.ops._compiled.
+    CompiledBackend` replaces the entries it has kernels for and keeps the others."""
 
     name = "reference"
-
-    @staticmethod
-    def fps(points, lengths, counts, n_out, start, skip_origin):
-        return _ref.furthest_point_sample(points, lengths, counts, n_out, start, skip_origin)
-
-    @staticmethod
-    def ball_query(q, p, ql, pl, radius, k, nearest, pad_first):
-        return _ref.ball_query(q, p, ql, pl, radius, k, nearest, pad_first)
-
-    @staticmethod
-    def knn(q, p, ql, pl, k):
-        return _ref.knn(q, p, ql, pl, k)
-
-    @staticmethod
-    def gather(features, idx):
-        return _ref.gather(features, idx)
-
-    @staticmethod
-    def voxelize(points, voxel_size, origin, batch):
-        return _ref.voxel_coords(points, voxel_size, origin, batch)
-
-    @staticmethod
-    def voxel_reduce(values, p2v, n, reduce):
-        return _ref.voxel_reduce(values, p2v, n, reduce)
+    fps = staticmethod(_ref.furthest_point_sample)
+    ball_query = staticmethod(_ref.ball_query)
+    knn = staticmethod(_ref.knn)
+    gather = staticmethod(_ref.gather)
+    voxelize = staticmethod(_ref.voxel_coords)
+    voxel_reduce = staticmethod(_ref.voxel_reduce)
 
 
 def get():
