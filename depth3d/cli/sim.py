@@ -13,14 +13,13 @@ import json
 from pathlib import Path
 
 from depth3d.cli import CLIError
-from depth3d.cli._common import add_force_arg, check_output_file, check_output_folder
+from depth3d.cli._common import add_command_group, add_force_arg, check_output_file, check_output_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sim", help="simulator: rooms, rendered sequences, scan datasets",
-                       description="Procedural indoor rooms furnished with the ten SUN RGB-D classes, a "
-                       "RealSense D435-like camera, and single-view scan datasets in VoteNet's layout.")
-    ss = p.add_subparsers(dest="sim_command", metavar="<command>")
+    ss = add_command_group(sub, "sim", "sim_command", help="simulator: rooms, rendered sequences, scan datasets",
+                           description="Procedural indoor rooms furnished with the ten SUN RGB-D classes, a "
+                           "RealSense D435-like camera, and single-view scan datasets in VoteNet's layout.")
 
     r = _command(ss, "room", run_room, "scene file (.npz)", help="generate a room and save it (.npz)",
                  description="Generate a furnished room from a seed and save it as .npz "
@@ -64,7 +63,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("scans", help="folder written by `depth3d sim scans`")
     k.add_argument("--split", choices=("train", "val", "all"), default="train")
     k.add_argument("--points", type=int, default=4096, help="points kept per scan (default 4096)")
-    p.set_defaults(func=lambda args: _usage(p))
 
 
 def _command(ss: argparse._SubParsersAction, name: str, func, output_help: str, **parser_kw) -> argparse.ArgumentParser:
@@ -76,11 +74,6 @@ def _command(ss: argparse._SubParsersAction, name: str, func, output_help: str, 
     add_force_arg(c)
     c.set_defaults(func=func)
     return c
-
-
-def _usage(p: argparse.ArgumentParser) -> int:
-    p.print_help()
-    return 2
 
 
 def _positive(**kw) -> None:
