@@ -50,6 +50,20 @@ def add_command_group(sub: argparse._SubParsersAction, name: str, dest: str,
     return p.add_subparsers(dest=dest, metavar="<command>")
 
 
+def add_command(sub: argparse._SubParsersAction, name: str, func, output_help: str, *, seed: bool = False,
+                **parser_kw) -> argparse.ArgumentParser:
+    """Add the parser of a command of a group (see :func:`add_command_group`) that writes an output: the flags
+    such commands share, ``-o/--output`` (required; ``output_help`` says what it names), ``--seed`` (default 0)
+    when ``seed``, and ``--force``; ``func`` runs it. ``parser_kw`` go to the parser (help, description)."""
+    c = sub.add_parser(name, **parser_kw)
+    c.add_argument("-o", "--output", required=True, help=output_help)
+    if seed:
+        c.add_argument("--seed", type=int, default=0)
+    add_force_arg(c)
+    c.set_defaults(func=func)
+    return c
+
+
 def usage(parser: argparse.ArgumentParser) -> int:
     """Print ``parser``'s help (the verb was given no command); returns 2, the usage-error exit code."""
     parser.print_help()

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from depth3d.cli import CLIError
-from depth3d.cli._common import add_command_group, add_device_arg, add_force_arg, check_output_folder
+from depth3d.cli._common import add_command, add_command_group, add_device_arg, check_output_folder
 from depth3d.core.device import resolve_device
 
 
@@ -19,8 +19,8 @@ def register(subparsers) -> None:
     sub = add_command_group(subparsers, "sl", "sl_command",
                             help="structured light: generate patterns, decode captures to depth",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    g = sub.add_parser("generate", help="write projector patterns (PNG) and patterns.json")
-    g.add_argument("-o", "--output", required=True, help="output folder")
+    g = add_command(sub, "generate", _generate, "output folder",
+                    help="write projector patterns (PNG) and patterns.json")
     g.add_argument("--width", type=int, required=True, help="projector width (pixels)")
     g.add_argument("--height", type=int, required=True, help="projector height (pixels)")
     g.add_argument("--bits", type=int, default=None, help="code bits (default ceil(log2(width)))")
@@ -28,22 +28,15 @@ def register(subparsers) -> None:
     g.add_argument("--period", type=int, default=16, help="phase period in projector pixels")
     g.add_argument("--rows", action="store_true", help="also code projector rows")
     g.add_argument("--code", choices=("gray", "binary"), default="gray")
-    add_force_arg(g)
-    g.set_defaults(func=_generate)
-    d = sub.add_parser("decode", help="capture folder (+ calibration) -> depth.png, cloud.ply, column.npy")
+    d = add_command(sub, "decode", _decode, "output folder",
+                    help="capture folder (+ calibration) -> depth.png, cloud.ply, column.npy")
     d.add_argument("folder", help="capture folder (layout: depth3d.structured_light.capture)")
-    d.add_argument("-o", "--output", required=True, help="output folder")
     d.add_argument("--calibration", default=None, help="calibration.json (default: in the folder or its parent)")
     d.add_argument("--no-phase", action="store_true", help="Gray code only (ignore phase-shift images)")
     d.add_argument("--min-contrast", type=float, default=6.0, help="shadow threshold on white - black")
-    add_force_arg(d)
     add_device_arg(d)
-    d.set_defaults(func=_decode)
-    s = sub.add_parser("simulate", help="render captures of the virtual projector-camera rig")
-    s.add_argument("-o", "--output", required=True, help="capture folder to write (with gt_depth.png)")
-    s.add_argument("--seed", type=int, default=0)
-    add_force_arg(s)
-    s.set_defaults(func=_simulate)
+    add_command(sub, "simulate", _simulate, "capture folder to write (with gt_depth.png)", seed=True,
+                help="render captures of the virtual projector-camera rig")
 
 
 def _generate(args) -> int:
