@@ -10,23 +10,9 @@ from __future__ import annotations
 import os
 import warnings
 
-from . import reference as _ref
+from .reference import ReferenceBackend
 
 _BACKEND = None
-
-
-class ReferenceBackend:
-    """Plain PyTorch (slow, for tests and as a fallback). The table of backend ops, each called with the
-    positional arguments of its :mod:`depth3d.ops.reference` function; :class:`~depth3d.ops._compiled.
-    CompiledBackend` replaces the entries it has kernels for and keeps the others."""
-
-    name = "reference"
-    fps = staticmethod(_ref.furthest_point_sample)
-    ball_query = staticmethod(_ref.ball_query)
-    knn = staticmethod(_ref.knn)
-    gather = staticmethod(_ref.gather)
-    voxelize = staticmethod(_ref.voxel_coords)
-    voxel_reduce = staticmethod(_ref.voxel_reduce)
 
 
 def get():

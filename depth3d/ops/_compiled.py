@@ -15,7 +15,7 @@ import torch
 
 from . import build
 from . import reference as _ref
-from ._backend import ReferenceBackend
+from .reference import ReferenceBackend
 
 build.load()
 _ops = torch.ops.depth3d
