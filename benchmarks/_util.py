@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
@@ -126,3 +127,15 @@ def speed_section(title: str, command: str, wall: dict, cpu: dict, reference: st
     for k, v in wall.items():
         lines.append(f"| {k} | {1e3 * v:.2f} | {1 / v:.0f} | {1e3 * cpu[k]:.2f} | {1 / cpu[k]:.0f} | {tref / v:.2f}x |")
     return "\n".join(lines)
+
+
+def arg_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The command line of a benchmark script: ``doc`` (its module docstring: usage, method, output) as the
+    ``--help`` text, line breaks kept."""
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_image_size(ap: argparse.ArgumentParser, width: int, height: int) -> None:
+    """``--width`` / ``--height``: the size in pixels of the simulated frames (defaults ``width`` x ``height``)."""
+    ap.add_argument("--width", type=int, default=width)
+    ap.add_argument("--height", type=int, default=height)

@@ -10,7 +10,6 @@ camera-height error in metres. Writes benchmarks/results/floor.md.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import machine, today  # noqa: E402
+from _util import add_image_size, arg_parser, machine, today  # noqa: E402
 
 from depth3d.capture.source import open_source  # noqa: E402
 from depth3d.geometry import depth_to_points  # noqa: E402
@@ -86,11 +85,10 @@ def real_frames(root: Path = Path(__file__).resolve().parents[2] / "shared" / "d
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arg_parser(__doc__)
     ap.add_argument("--seeds", default="3-12", help="room seeds, e.g. 3-12")
     ap.add_argument("--frames", type=int, default=8, help="frames of each walk")
-    ap.add_argument("--width", type=int, default=320)
-    ap.add_argument("--height", type=int, default=240)
+    add_image_size(ap, 320, 240)
     ap.add_argument("-o", "--output", default=str(OUT))
     args = ap.parse_args()
     errs, herrs, floor_frac, times, misses = [], [], [], [], 0

@@ -9,7 +9,6 @@ Prints a Markdown table and writes it to benchmarks/results/floor_speed.md.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import subprocess
 import sys
@@ -23,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _util import machine, today  # noqa: E402
+from _util import add_image_size, arg_parser, machine, today  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "floor_speed.md"
 
@@ -56,12 +55,11 @@ def _frames(seeds: list[int], frames: int, width: int, height: int) -> list[np.n
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arg_parser(__doc__)
     ap.add_argument("--rev", default="38abd90", help="git revision to compare with (default: before the speed-up)")
     ap.add_argument("--seeds", default="3-5")
     ap.add_argument("--frames", type=int, default=4)
-    ap.add_argument("--width", type=int, default=320)
-    ap.add_argument("--height", type=int, default=240)
+    add_image_size(ap, 320, 240)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("-o", "--output", default=str(OUT))
     args = ap.parse_args()

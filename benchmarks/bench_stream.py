@@ -18,7 +18,6 @@ Peers, on the same in-memory frames and in interleaved rounds: depth3d.geometry'
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -29,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from benchmarks._util import interleaved, machine, today  # noqa: E402
+from benchmarks._util import arg_parser, interleaved, machine, today  # noqa: E402
 
 SIZES = [(848, 480), (1280, 720)]
 
@@ -84,7 +83,7 @@ def replay_pass(path: Path, voxel: float, fused: bool = False) -> dict[str, floa
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arg_parser(__doc__)
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--voxel", type=float, default=0.02)

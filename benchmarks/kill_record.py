@@ -25,6 +25,10 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _util import add_image_size, arg_parser  # noqa: E402
+
 
 def _render(n: int, width: int, height: int):
     from depth3d.capture.source import open_source
@@ -98,10 +102,9 @@ def check(files: list[str]) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arg_parser(__doc__)
     ap.add_argument("--trials", type=int, default=200)
-    ap.add_argument("--width", type=int, default=160)
-    ap.add_argument("--height", type=int, default=120)
+    add_image_size(ap, 160, 120)
     ap.add_argument("--max-frames", type=int, default=100000)
     ap.add_argument("--min-delay", type=float, default=0.3, help="seconds after the fork (recorder set-up included)")
     ap.add_argument("--max-delay", type=float, default=2.0)

@@ -13,7 +13,6 @@ Prints a Markdown report and writes it to benchmarks/results/soak_detect.md.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import subprocess
@@ -25,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _util import machine, today  # noqa: E402
+from _util import add_image_size, arg_parser, machine, today  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "soak_detect.md"
 
@@ -41,11 +40,10 @@ def _rss_mib(pid: int) -> float | None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arg_parser(__doc__)
     ap.add_argument("--frames", type=int, default=10000)
     ap.add_argument("--detect-every", type=int, default=5)
-    ap.add_argument("--width", type=int, default=160)
-    ap.add_argument("--height", type=int, default=120)
+    add_image_size(ap, 160, 120)
     ap.add_argument("--boxes", action="store_true", help="also stream the boxes to a JSON file")
     ap.add_argument("--tolerance", type=float, default=0.05, help="allowed RSS growth after warm-up (0.05 = 5%%)")
     ap.add_argument("-o", "--output", default=str(OUT))

@@ -40,6 +40,36 @@ def add_device_arg(parser: argparse.ArgumentParser) -> None:
                         help="where tensors and models run (default: cpu)")
 
 
+def add_command_group(sub: argparse._SubParsersAction, name: str, dest: str,
+                      **parser_kw) -> argparse._SubParsersAction:
+    """Add a verb made of commands (``depth3d NAME <command>``; ``parser_kw`` go to its parser) and return the
+    sub-parsers its commands are added to (the chosen one lands in ``args.<dest>``; each command sets its own
+    ``func``). Without a command the verb prints its help and exits 2."""
+    p = sub.add_parser(name, **parser_kw)
+    p.set_defaults(func=lambda args: usage(p))
+    return p.add_subparsers(dest=dest, metavar="<command>")
+
+
+def add_command(sub: argparse._SubParsersAction, name: str, func, output_help: str, *, seed: bool = False,
+                **parser_kw) -> argparse.ArgumentParser:
+    """Add the parser of a command of a group (see :func:`add_command_group`) that writes an output: the flags
+    such commands share, ``-o/--output`` (required; ``output_help`` says what it names), ``--seed`` (default 0)
+    when ``seed``, and ``--force``; ``func`` runs it. ``parser_kw`` go to the parser (help, description)."""
+    c = sub.add_parser(name, **parser_kw)
+    c.add_argument("-o", "--output", required=True, help=output_help)
+    if seed:
+        c.add_argument("--seed", type=int, default=0)
+    add_force_arg(c)
+    c.set_defaults(func=func)
+    return c
+
+
+def usage(parser: argparse.ArgumentParser) -> int:
+    """Print ``parser``'s help (the verb was given no command); returns 2, the usage-error exit code."""
+    parser.print_help()
+    return 2
+
+
 def load_rgbd(depth_path: str | Path, intrinsics_path: str | Path | None, color_path: str | Path | None = None,
               depth_scale: float | None = None, *, color_intrinsics: str | Path | None = None,
               depth_to_color: str | Path | None = None, depth_format: str = "auto"):

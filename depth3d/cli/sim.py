@@ -13,25 +13,25 @@ import json
 from pathlib import Path
 
 from depth3d.cli import CLIError
-from depth3d.cli._common import add_force_arg, check_output_file, check_output_folder
+from depth3d.cli._common import add_command, add_command_group, check_output_file, check_output_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sim", help="simulator: rooms, rendered sequences, scan datasets",
-                       description="Procedural indoor rooms furnished with the ten SUN RGB-D classes, a "
-                       "RealSense D435-like camera, and single-view scan datasets in VoteNet's layout.")
-    ss = p.add_subparsers(dest="sim_command", metavar="<command>")
+    ss = add_command_group(sub, "sim", "sim_command", help="simulator: rooms, rendered sequences, scan datasets",
+                           description="Procedural indoor rooms furnished with the ten SUN RGB-D classes, a "
+                           "RealSense D435-like camera, and single-view scan datasets in VoteNet's layout.")
 
-    r = _command(ss, "room", run_room, "scene file (.npz)", help="generate a room and save it (.npz)",
-                 description="Generate a furnished room from a seed and save it as .npz "
-                 "(render it with the source 'sim:FILE.npz').")
+    r = add_command(ss, "room", run_room, "scene file (.npz)", seed=True, help="generate a room and save it (.npz)",
+                    description="Generate a furnished room from a seed and save it as .npz "
+                    "(render it with the source 'sim:FILE.npz').")
     r.add_argument("--objects", type=int, default=None, help="furniture objects to place (default 4..8)")
     r.add_argument("--clutter", type=int, default=None, help="clutter items (default 3..10)")
 
-    d = _command(ss, "render", run_render, "output folder", help="render an RGB-D sequence along a camera path",
-                 description="Render colour (PNG), depth (16-bit PNG, 1 mm units) and ground truth "
-                 "(npz: exact depth, instance and class ids, pose) for each frame of a trajectory "
-                 "through a room, plus intrinsics.json and boxes.json.")
+    d = add_command(ss, "render", run_render, "output folder", seed=True,
+                    help="render an RGB-D sequence along a camera path",
+                    description="Render colour (PNG), depth (16-bit PNG, 1 mm units) and ground truth "
+                    "(npz: exact depth, instance and class ids, pose) for each frame of a trajectory "
+                    "through a room, plus intrinsics.json and boxes.json.")
     src = d.add_mutually_exclusive_group()
     src.add_argument("--scene", help="scene file from 'depth3d sim room' (default: generate from --seed)")
     d.add_argument("--frames", type=int, default=30)
@@ -40,10 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--trajectory", choices=("orbit", "walk"), default="orbit")
     d.add_argument("--noise", choices=("realsense", "none"), default="realsense")
 
-    s = _command(ss, "scans", run_scans, "output folder", help="write single-view scans (VoteNet SUN RGB-D layout)",
-                 description="Write NUM single-view scans of random rooms: IDX_pc.npz (pc: N x 6 "
-                 "x,y,z,r,g,b, upright depth frame), IDX_bbox.npy (K x 8: centre, half sizes, -yaw, "
-                 "class), IDX_votes.npz (point_votes: N x 10), train.txt/val.txt/split.json, meta.json.")
+    s = add_command(ss, "scans", run_scans, "output folder", seed=True,
+                    help="write single-view scans (VoteNet SUN RGB-D layout)",
+                    description="Write NUM single-view scans of random rooms: IDX_pc.npz (pc: N x 6 "
+                    "x,y,z,r,g,b, upright depth frame), IDX_bbox.npy (K x 8: centre, half sizes, -yaw, "
+                    "class), IDX_votes.npz (point_votes: N x 10), train.txt/val.txt/split.json, meta.json.")
     s.add_argument("--num", type=int, required=True, help="number of scans")
     s.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     s.add_argument("--points", type=int, default=20000, help="points per scan (default 20000)")
@@ -61,30 +62,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also write IDX_color.png, IDX_depth.png (16-bit mm) and IDX_calib.json per scan")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    k = _command(ss, "pack", run_pack, "output .npz", help="pack a scan folder's split into one .npz for fast "
-                 "training", description="Sub-sample every scan of a split (train.txt/val.txt) to --points "
-                 "points and write them with their boxes into one .npz (float16 points), which `depth3d train det "
-                 "--layout packed` reads without per-scan decompression.")
+    k = add_command(ss, "pack", run_pack, "output .npz", seed=True,
+                    help="pack a scan folder's split into one .npz for fast training",
+                    description="Sub-sample every scan of a split (train.txt/val.txt) to --points "
+                    "points and write them with their boxes into one .npz (float16 points), which `depth3d train det "
+                    "--layout packed` reads without per-scan decompression.")
     k.add_argument("scans", help="folder written by `depth3d sim scans`")
     k.add_argument("--split", choices=("train", "val", "all"), default="train")
     k.add_argument("--points", type=int, default=4096, help="points kept per scan (default 4096)")
-    p.set_defaults(func=lambda args: _usage(p))
-
-
-def _command(ss: argparse._SubParsersAction, name: str, func, output_help: str, **parser_kw) -> argparse.ArgumentParser:
-    """The parser of ``depth3d sim NAME`` with the flags every sim command has: -o/--output (required),
-    --seed (default 0) and --force; ``func`` runs it."""
-    c = ss.add_parser(name, **parser_kw)
-    c.add_argument("-o", "--output", required=True, help=output_help)
-    c.add_argument("--seed", type=int, default=0)
-    add_force_arg(c)
-    c.set_defaults(func=func)
-    return c
-
-
-def _usage(p: argparse.ArgumentParser) -> int:
-    p.print_help()
-    return 2
 
 
 def _positive(**kw) -> None:

@@ -11,16 +11,16 @@ import argparse
 from pathlib import Path
 
 from depth3d.cli import CLIError
-from depth3d.cli._common import add_device_arg, add_force_arg, check_output_folder
+from depth3d.cli._common import add_command, add_command_group, add_device_arg, check_output_folder
 from depth3d.core.device import resolve_device
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("sl", help="structured light: generate patterns, decode captures to depth",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="sl_command", metavar="<command>")
-    g = sub.add_parser("generate", help="write projector patterns (PNG) and patterns.json")
-    g.add_argument("-o", "--output", required=True, help="output folder")
+    sub = add_command_group(subparsers, "sl", "sl_command",
+                            help="structured light: generate patterns, decode captures to depth",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = add_command(sub, "generate", _generate, "output folder",
+                    help="write projector patterns (PNG) and patterns.json")
     g.add_argument("--width", type=int, required=True, help="projector width (pixels)")
     g.add_argument("--height", type=int, required=True, help="projector height (pixels)")
     g.add_argument("--bits", type=int, default=None, help="code bits (default ceil(log2(width)))")
@@ -28,27 +28,15 @@ def register(subparsers) -> None:
     g.add_argument("--period", type=int, default=16, help="phase period in projector pixels")
     g.add_argument("--rows", action="store_true", help="also code projector rows")
     g.add_argument("--code", choices=("gray", "binary"), default="gray")
-    add_force_arg(g)
-    d = sub.add_parser("decode", help="capture folder (+ calibration) -> depth.png, cloud.ply, column.npy")
+    d = add_command(sub, "decode", _decode, "output folder",
+                    help="capture folder (+ calibration) -> depth.png, cloud.ply, column.npy")
     d.add_argument("folder", help="capture folder (layout: depth3d.structured_light.capture)")
-    d.add_argument("-o", "--output", required=True, help="output folder")
     d.add_argument("--calibration", default=None, help="calibration.json (default: in the folder or its parent)")
     d.add_argument("--no-phase", action="store_true", help="Gray code only (ignore phase-shift images)")
     d.add_argument("--min-contrast", type=float, default=6.0, help="shadow threshold on white - black")
-    add_force_arg(d)
     add_device_arg(d)
-    s = sub.add_parser("simulate", help="render captures of the virtual projector-camera rig")
-    s.add_argument("-o", "--output", required=True, help="capture folder to write (with gt_depth.png)")
-    s.add_argument("--seed", type=int, default=0)
-    add_force_arg(s)
-    p.set_defaults(func=run, _parser=p)
-
-
-def run(args) -> int:
-    if args.sl_command is None:
-        args._parser.print_help()
-        return 2
-    return {"generate": _generate, "decode": _decode, "simulate": _simulate}[args.sl_command](args)
+    add_command(sub, "simulate", _simulate, "capture folder to write (with gt_depth.png)", seed=True,
+                help="render captures of the virtual projector-camera rig")
 
 
 def _generate(args) -> int:

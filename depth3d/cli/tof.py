@@ -10,24 +10,23 @@ import argparse
 from pathlib import Path
 
 from depth3d.cli import CLIError
-from depth3d.cli._common import add_device_arg, add_force_arg, check_output_folder
+from depth3d.cli._common import add_command, add_command_group, add_device_arg, check_output_folder
 from depth3d.core.device import resolve_device
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("tof", help="time-of-flight: decode raw correlation frames, simulate a ToF camera",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="tof_command", metavar="<command>")
-    d = sub.add_parser("decode", help="raw frame folder (meta.json + NNNNNN_f<F>_s<S>.png) -> depth PNGs")
+    sub = add_command_group(subparsers, "tof", "tof_command",
+                            help="time-of-flight: decode raw correlation frames, simulate a ToF camera",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = add_command(sub, "decode", _decode, "output folder: depth_NNNNNN.png (16-bit mm), confidence_NNNNNN.png "
+                    "(8-bit), amplitude_NNNNNN.npy, intrinsics.json",
+                    help="raw frame folder (meta.json + NNNNNN_f<F>_s<S>.png) -> depth PNGs")
     d.add_argument("folder", help="raw frame folder (layout: depth3d.tof.raw)")
-    d.add_argument("-o", "--output", required=True, help="output folder: depth_NNNNNN.png (16-bit mm), "
-                   "confidence_NNNNNN.png (8-bit), amplitude_NNNNNN.npy, intrinsics.json")
     d.add_argument("--min-amplitude", type=float, default=20.0, help="low-amplitude filter (counts)")
     d.add_argument("--no-flying-filter", action="store_true", help="keep flying pixels")
     add_device_arg(d)
-    add_force_arg(d)
-    s = sub.add_parser("simulate", help="render raw frames of the virtual ToF camera into a raw folder")
-    s.add_argument("-o", "--output", required=True, help="raw folder to write")
+    s = add_command(sub, "simulate", _simulate, "raw folder to write",
+                    help="render raw frames of the virtual ToF camera into a raw folder")
     s.add_argument("--frames", type=int, default=3)
     s.add_argument("--noise", choices=("none", "low", "medium", "high"), default="low")
     s.add_argument("--scene", choices=("demo", "room"), default="demo")
@@ -35,17 +34,6 @@ def register(subparsers) -> None:
     s.add_argument("--width", type=int, default=640)
     s.add_argument("--height", type=int, default=480)
     s.add_argument("--multipath", type=float, default=0.0, help="diffuse multipath strength (0 = none)")
-    add_force_arg(s)
-    p.set_defaults(func=run, _parser=p)
-
-
-def run(args) -> int:
-    if args.tof_command is None:
-        args._parser.print_help()
-        return 2
-    if args.tof_command == "decode":
-        return _decode(args)
-    return _simulate(args)
 
 
 def _decode(args) -> int:

@@ -10,39 +10,9 @@ from __future__ import annotations
 import os
 import warnings
 
-from . import reference as _ref
+from .reference import ReferenceBackend
 
 _BACKEND = None
-
-
-class ReferenceBackend:
-    """Plain PyTorch (slow, for tests and as a fallback)."""
-
-    name = "reference"
-
-    @staticmethod
-    def fps(points, lengths, counts, n_out, start, skip_origin):
-        return _ref.furthest_point_sample(points, lengths, counts, n_out, start, skip_origin)
-
-    @staticmethod
-    def ball_query(q, p, ql, pl, radius, k, nearest, pad_first):
-        return _ref.ball_query(q, p, ql, pl, radius, k, nearest, pad_first)
-
-    @staticmethod
-    def knn(q, p, ql, pl, k):
-        return _ref.knn(q, p, ql, pl, k)
-
-    @staticmethod
-    def gather(features, idx):
-        return _ref.gather(features, idx)
-
-    @staticmethod
-    def voxelize(points, voxel_size, origin, batch):
-        return _ref.voxel_coords(points, voxel_size, origin, batch)
-
-    @staticmethod
-    def voxel_reduce(values, p2v, n, reduce):
-        return _ref.voxel_reduce(values, p2v, n, reduce)
 
 
 def get():

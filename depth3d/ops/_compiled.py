@@ -15,6 +15,7 @@ import torch
 
 from . import build
 from . import reference as _ref
+from .reference import ReferenceBackend
 
 build.load()
 _ops = torch.ops.depth3d
@@ -109,10 +110,13 @@ torch.library.register_autograd("depth3d::ball_query", _dist_backward, setup_con
 torch.library.register_autograd("depth3d::knn", _dist_backward, setup_context=_dist_setup)
 
 
-class CompiledBackend:
-    """Backend over ``torch.ops.depth3d`` (C++ CPU kernels, CUDA kernels when built with CUDA)."""
+class CompiledBackend(ReferenceBackend):
+    """Backend over ``torch.ops.depth3d`` (C++ CPU kernels, CUDA kernels when built with CUDA); the ops without
+    a kernel (``voxelize``) are the reference's."""
 
     name = "compiled"
+    knn = staticmethod(_ops.knn)
+    gather = staticmethod(_ops.gather)
 
     @staticmethod
     def fps(points, lengths, counts, n_out, start, skip_origin):
@@ -121,18 +125,6 @@ class CompiledBackend:
     @staticmethod
     def ball_query(q, p, ql, pl, radius, k, nearest, pad_first):
         return _ops.ball_query(q, p, ql, pl, float(radius), k, nearest, pad_first)
-
-    @staticmethod
-    def knn(q, p, ql, pl, k):
-        return _ops.knn(q, p, ql, pl, k)
-
-    @staticmethod
-    def gather(features, idx):
-        return _ops.gather(features, idx)
-
-    @staticmethod
-    def voxelize(points, voxel_size, origin, batch):
-        return _ref.voxel_coords(points, voxel_size, origin, batch)
 
     @staticmethod
     def voxel_reduce(values, p2v, n, reduce):

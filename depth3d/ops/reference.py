@@ -194,3 +194,17 @@ def voxel_reduce(values: torch.Tensor, point_to_voxel: torch.Tensor, num_voxels:
     idx = point_to_voxel[keep][:, None].expand(-1, values.shape[1])
     out = out.scatter_reduce(0, idx, values[keep], reduce="amax", include_self=True)
     return torch.where(torch.isinf(out) & (out < 0), torch.zeros_like(out), out)
+
+
+class ReferenceBackend:
+    """These functions as the plain-PyTorch ops backend (slow, for tests and as a fallback): the table of
+    backend ops, each called with the positional arguments of its function here.
+    :class:`depth3d.ops._compiled.CompiledBackend` replaces the entries it has kernels for and keeps the rest."""
+
+    name = "reference"
+    fps = staticmethod(furthest_point_sample)
+    ball_query = staticmethod(ball_query)
+    knn = staticmethod(knn)
+    gather = staticmethod(gather)
+    voxelize = staticmethod(voxel_coords)
+    voxel_reduce = staticmethod(voxel_reduce)

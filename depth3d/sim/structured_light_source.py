@@ -18,41 +18,36 @@ from typing import Any
 
 import numpy as np
 
-from depth3d.sim.render import check_sim_target
+from depth3d.sim.views_source import SimViewsSource
 from depth3d.structured_light.source import SLSource, parse_sl_spec
 
 
-class SimSLSource(SLSource):
+class SimSLSource(SimViewsSource, SLSource):
     """The virtual structured-light rig as an ``sl:`` source (see the module docstring)."""
 
+    scheme = "sl"
+    rng_salt = 0x51
+
     def __init__(self, target: str, opts: dict[str, Any]) -> None:
-        check_sim_target("sl", target)
         super().__init__(target, opts)
         self._rig = None
-        self._renderer = None
-        self._poses: list = []
 
     def _open(self) -> None:
-        from depth3d.sim.render import sim_target_views
         from depth3d.sim.structured_light_sensor import StructuredLightRig
 
-        o = self.opts
         self._rig = StructuredLightRig()
-        self._renderer, self._poses = sim_target_views("sl", self.target, int(o["seed"]), int(o["frames"]),
-                                                       far=2.5, near=0.8)
+        self._open_views(far=2.5, near=0.8)
         self._calib = self._rig.calibration
         self._patterns = self._rig.patterns
 
     def _close(self) -> None:
         self._rig = None
 
-    def _count(self) -> int | None:
-        return int(self.opts["frames"])
-
     def _images(self, i: int) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
-        if i >= len(self._poses):
+        view = self._view(i)
+        if view is None:
             return None
-        out = self._rig.render(self._renderer, self._poses[i], np.random.default_rng([int(self.opts["seed"]), i, 0x51]))
+        out = self._rig.render(self._renderer, *view)
         return out["images"], {"gt_depth": out["gt_depth"], "gt_column": out["gt_column"], "lit": out["lit"]}
 
 

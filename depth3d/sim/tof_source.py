@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from depth3d.sim.render import check_sim_target
+from depth3d.sim.views_source import SimViewsSource
 from depth3d.tof.source import DECODE_OPTIONS, ToFSource, parse_tof_spec
 
 #: simulator options of tof:sim / tof:demo, with their defaults
@@ -28,24 +28,23 @@ SIM_OPTIONS: dict[str, Any] = {"seed": 0, "frames": 30, "noise": "low", "width":
                                "multipath": 0.0}
 
 
-class SimToFSource(ToFSource):
+class SimToFSource(SimViewsSource, ToFSource):
     """The virtual ToF camera (:class:`depth3d.sim.tof_sensor.ToFSensor`) as a ``tof:`` source."""
 
+    scheme = "tof"
+    rng_salt = 0x70F
+
     def __init__(self, target: str, opts: dict[str, Any]) -> None:
-        check_sim_target("tof", target)
         super().__init__(target, opts)
         self._sensor = None
-        self._renderer = None
-        self._poses: list = []
 
     def _open(self) -> None:
-        from depth3d.sim.render import sim_target_views
         from depth3d.sim.tof_sensor import ToFSensor, tof_intrinsics
 
         o = self.opts
         self._sensor = ToFSensor.with_noise(str(o["noise"]), intrinsics=tof_intrinsics(o["width"], o["height"]),
                                             multipath=o["multipath"])
-        self._renderer, self._poses = sim_target_views("tof", self.target, o["seed"], o["frames"])
+        self._open_views()
         self.depth_intrinsics = self._sensor.intrinsics
         self._freqs = np.asarray(self._sensor.frequencies_hz)
         self._offsets = None
@@ -54,14 +53,11 @@ class SimToFSource(ToFSource):
     def _close(self) -> None:
         self._renderer = None
 
-    def _count(self) -> int | None:
-        return int(self.opts.get("frames") or 0)
-
     def _raw(self, i: int) -> tuple[int, np.ndarray, dict[str, Any]] | None:
-        if i >= len(self._poses):
+        view = self._view(i)
+        if view is None:
             return None
-        out = self._sensor.render(self._renderer, self._poses[i],
-                                  np.random.default_rng([int(self.opts["seed"]), i, 0x70F]))
+        out = self._sensor.render(self._renderer, *view)
         return i, out["frames"], {"gt_depth": out["gt_depth"], "gt_range": out["gt_range"]}
 
 

@@ -17,18 +17,17 @@ column (the plane through the projector centre that contains the projector's col
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from depth3d.core.intrinsics import Intrinsics
+from depth3d.structured_light._jsonfile import JsonFile
 from depth3d.structured_light.patterns import PatternSet, gray_decode_table
 
 
 @dataclass
-class SLCalibration:
+class SLCalibration(JsonFile):
     """Camera-projector calibration.
 
     Attributes:
@@ -39,6 +38,7 @@ class SLCalibration:
             ``X_projector = R @ X_camera + t`` (both frames x right, y down, z forward).
     """
 
+    json_what = "structured-light calibration"
     camera: Intrinsics
     projector: Intrinsics
     R: np.ndarray
@@ -66,17 +66,6 @@ class SLCalibration:
             raise ValueError(f"{source}: not a structured-light calibration ({exc}); expected keys camera, "
                              "projector (intrinsics), R (3x3), t (3) of camera -> projector") from None
 
-    def save(self, path: str | Path) -> None:
-        from depth3d.core.atomic import atomic_write
-
-        with atomic_write(path, "w") as f:
-            json.dump(self.to_dict(), f, indent=1)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "SLCalibration":
-        from depth3d.core.validate import read_json_file
-
-        return cls.from_dict(read_json_file(path, "structured-light calibration"), source=str(path))
 
 
 @dataclass

@@ -16,13 +16,13 @@ plain binary code replaces the Gray code (names ``col_bin_..``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from depth3d.core.atomic import atomic_write
+from depth3d.structured_light._jsonfile import JsonFile
 
 FORMAT = "depth3d.sl_patterns"
 
@@ -68,7 +68,7 @@ class AxisCode:
 
 
 @dataclass
-class PatternSet:
+class PatternSet(JsonFile):
     """A projector pattern set: projector size, column (and optional row) coding.
 
     Attributes:
@@ -77,6 +77,7 @@ class PatternSet:
         rows: :class:`AxisCode` of the rows, or None (column coding is enough to triangulate).
     """
 
+    json_what = "pattern description"
     width: int
     height: int
     columns: AxisCode = field(default_factory=AxisCode)
@@ -156,16 +157,6 @@ class PatternSet:
         width, height = whole(d["width"], "width", 2), whole(d["height"], "height", 2)
         rows = axis(d["rows"], "rows", height) if d.get("rows") else None
         return cls(width, height, axis(d["columns"], "columns", width), rows)
-
-    def save(self, path: str | Path) -> None:
-        with atomic_write(path, "w") as f:
-            json.dump(self.to_dict(), f, indent=1)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "PatternSet":
-        from depth3d.core.validate import read_json_file
-
-        return cls.from_dict(read_json_file(path, "pattern description"), source=str(path))
 
     # ------------------------------------------------------------------ images
     def axis_profiles(self, axis: str) -> dict[str, np.ndarray]:

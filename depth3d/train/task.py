@@ -111,3 +111,51 @@ class Task:
                     acc[1] += float(c)
         red = all_reduce_sums({k: (v[0], v[1]) for k, v in sums.items()}, dist_info)
         return {k: s / max(c, 1e-12) for k, (s, c) in red.items()}
+
+
+class SplitTask(Task):
+    """A task trained on one split of a data set and validated on another, both loaded once and kept (building
+    the model may need the training split first, to learn what the model depends on, e.g. the classes).
+
+    Subclasses set ``defaults`` (what :meth:`default_config` returns) and ``val_split``, and define
+    :meth:`load_split`; :meth:`note_data` records what the model needs to know of the training split in
+    ``cfg["data"]``, so that a checkpoint's config rebuilds the model without the data."""
+
+    defaults: dict = {}
+    val_split: str = "val"
+
+    def __init__(self) -> None:
+        self._datasets: tuple[Dataset, Dataset] | None = None
+
+    def default_config(self) -> dict:
+        return self.defaults
+
+    def load_split(self, cfg: dict, split: str) -> Dataset:
+        """The dataset of ``split`` ("train" or :attr:`val_split`)."""
+        raise NotImplementedError
+
+    def note_data(self, data_cfg: dict, train: Dataset) -> None:
+        """Record in ``data_cfg`` (``cfg["data"]``) what the model needs of the training split ``train``."""
+
+    def build_datasets(self, cfg: dict) -> tuple[Dataset, Dataset]:
+        if self._datasets is None:
+            train = self.load_split(cfg, "train")
+            self._datasets = (train, self.load_split(cfg, self.val_split))
+            self.note_data(cfg.setdefault("data", {}), train)
+        return self._datasets
+
+
+class ClassificationTask(Task):
+    """Base of classification tasks: one label a sample; ``best.pt`` keeps the best validation accuracy and
+    the plots draw it. :meth:`output` gives a step's loss and metrics from the logits."""
+
+    monitor = "val/acc"
+    monitor_mode = "max"
+    plot_metrics = ("acc",)
+
+    @staticmethod
+    def output(loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> StepOutput:
+        """StepOutput of a batch: ``loss`` (mean over the batch) with metrics ``loss`` and ``acc`` (correct
+        predictions, argmax of ``logits`` (B, num_classes) against labels ``y`` (B,)) as (sum, count)."""
+        n = float(len(y))
+        return StepOutput(loss, {"loss": (loss.item() * n, n), "acc": (float((logits.argmax(1) == y).sum()), n)})

@@ -143,6 +143,22 @@ MAY_ACCEPT = {("nan-points", "info"), ("nan-points", "detect"), ("nan-points", "
               ("list", "info")}
 
 
+# hand-made header damage of the point-cloud formats: format -> (damage, file name, header text, replacement)
+HEADER_EDITS: dict[str, tuple[tuple[str, str, bytes, bytes], ...]] = {
+    "ply-ascii": (("negative-count", "neg.ply", b"element vertex 400", b"element vertex -5"),
+                  ("missing-token", "notok.ply", b"element vertex 400", b"element vertex"),
+                  ("bad-type", "badtype.ply", b"property float x", b"property flaot x"),
+                  ("no-x", "nox.ply", b"property float x", b"property float q"),
+                  ("bad-format", "badfmt.ply", b"format ascii", b"format")),
+    "pcd-ascii": (("negative-count", "neg.pcd", b"POINTS 400", b"POINTS -1"),
+                  ("bad-type", "badtype.pcd", b"TYPE F", b"TYPE X"),
+                  ("bad-size", "badsize.pcd", b"SIZE 4", b"SIZE 3"),
+                  ("no-x", "nox.pcd", b"FIELDS x", b"FIELDS q"),
+                  ("missing-token", "notok.pcd", b"POINTS 400", b"POINTS")),
+    "pcd-binary": (("bad-size", "badsize_bin.pcd", b"SIZE 4", b"SIZE 8"),),
+}
+
+
 def _hostile(folder: Path, good: dict[str, Path]) -> list[tuple[str, str, Path]]:
     """Hand-made hostile files: (format, damage, path)."""
     import torch
@@ -157,26 +173,17 @@ def _hostile(folder: Path, good: dict[str, Path]) -> list[tuple[str, str, Path]]
         p.write_bytes(data)
         out.append((fmt, damage, p))
 
+    for fmt, edits in HEADER_EDITS.items():
+        data = good[fmt].read_bytes()
+        for damage, name, text, replacement in edits:
+            add(fmt, damage, name, data.replace(text, replacement))
     ply = good["ply-ascii"].read_bytes()
-    add("ply-ascii", "negative-count", "neg.ply", ply.replace(b"element vertex 400", b"element vertex -5"))
-    add("ply-ascii", "missing-token", "notok.ply", ply.replace(b"element vertex 400", b"element vertex"))
-    add("ply-ascii", "bad-type", "badtype.ply", ply.replace(b"property float x", b"property flaot x"))
-    add("ply-ascii", "no-x", "nox.ply", ply.replace(b"property float x", b"property float q"))
-    add("ply-ascii", "bad-format", "badfmt.ply", ply.replace(b"format ascii", b"format"))
     add("ply-ascii", "text-values", "textvals.ply", ply.split(b"end_header\n")[0] + b"end_header\n"
         + b"a b c d e f\n" * 400)
-    pcd = good["pcd-ascii"].read_bytes()
-    add("pcd-ascii", "negative-count", "neg.pcd", pcd.replace(b"POINTS 400", b"POINTS -1"))
-    add("pcd-ascii", "bad-type", "badtype.pcd", pcd.replace(b"TYPE F", b"TYPE X"))
-    add("pcd-ascii", "bad-size", "badsize.pcd", pcd.replace(b"SIZE 4", b"SIZE 3"))
-    add("pcd-ascii", "no-x", "nox.pcd", pcd.replace(b"FIELDS x", b"FIELDS q"))
-    add("pcd-ascii", "missing-token", "notok.pcd", pcd.replace(b"POINTS 400", b"POINTS"))
-    lines = pcd.split(b"\n")
+    lines = good["pcd-ascii"].read_bytes().split(b"\n")
     start = lines.index(b"DATA ascii") + 1
     lines[start] = b" ".join(lines[start].split()[:3] + [b"-5"])
     add("pcd-ascii", "negative-rgb", "negrgb.pcd", b"\n".join(lines))
-    pcdb = good["pcd-binary"].read_bytes()
-    add("pcd-binary", "bad-size", "badsize_bin.pcd", pcdb.replace(b"SIZE 4", b"SIZE 8"))
     import io as _io
 
     buf = _io.BytesIO()

@@ -19,14 +19,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from depth3d.train.task import StepOutput, Task
+from depth3d.train.task import ClassificationTask
 
 
-class ToyTask(Task):
+class ToyTask(ClassificationTask):
     name = "toy"
-    monitor = "val/acc"
-    monitor_mode = "max"
-    plot_metrics = ("acc",)
 
     def default_config(self) -> dict:
         return {"model": {"name": "mlp"}, "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9,
@@ -51,10 +48,7 @@ class ToyTask(Task):
         if train and self.step_sleep:
             time.sleep(self.step_sleep)
         logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        n = float(len(y))
-        return StepOutput(loss, {"loss": (loss.item() * n, n),
-                                 "acc": (float((logits.argmax(1) == y).sum()), n)})
+        return self.output(F.cross_entropy(logits, y), logits, y)
 
 
 if __name__ == "__main__":

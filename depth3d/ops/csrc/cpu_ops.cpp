@@ -544,13 +544,7 @@ std::tuple<Tensor, Tensor> knn_cpu(const Tensor& query_, const Tensor& points_, 
 
 // -------------------------------------------------------------------------------- gather / sums
 Tensor gather_cpu(const Tensor& features_, const Tensor& idx_) {
-  TORCH_CHECK(features_.dim() == 3, "features must have shape (B, N, C), got ", features_.sizes());
-  TORCH_CHECK(features_.scalar_type() == at::kFloat || features_.scalar_type() == at::kDouble,
-              "features must be float32 or float64");
-  TORCH_CHECK(idx_.scalar_type() == at::kLong, "idx must be int64");
-  TORCH_CHECK(idx_.dim() == 2 && idx_.size(0) == features_.size(0), "idx must have shape (B, M), got ",
-              idx_.sizes());
-  TORCH_CHECK(idx_.device() == features_.device(), "idx and features devices differ");
+  check_gather_args(features_, idx_);
   auto f = features_.contiguous();
   auto idx = idx_.contiguous();
   const int64_t B = f.size(0), N = f.size(1), C = f.size(2), M = idx.size(1);
@@ -577,12 +571,7 @@ Tensor gather_cpu(const Tensor& features_, const Tensor& idx_) {
 // out[t] = sum of values[e] over e with index[e] == t, in increasing e (CSR by a stable counting
 // sort): deterministic, no atomics. index == -1 rows are dropped.
 Tensor index_sum_cpu(const Tensor& values_, const Tensor& index_, int64_t n) {
-  TORCH_CHECK(values_.dim() == 2, "values must have shape (E, C), got ", values_.sizes());
-  TORCH_CHECK(values_.scalar_type() == at::kFloat || values_.scalar_type() == at::kDouble,
-              "values must be float32 or float64");
-  TORCH_CHECK(index_.scalar_type() == at::kLong && index_.dim() == 1 && index_.size(0) == values_.size(0),
-              "index must be int64 of shape (E,)");
-  TORCH_CHECK(n >= 0, "n must be >= 0");
+  check_index_sum_args(values_, index_, n);
   auto v = values_.contiguous();
   auto index = index_.contiguous();
   const int64_t E = v.size(0), C = v.size(1);

@@ -19,6 +19,31 @@ void check_launch(cudaError_t err, const char* what) {
   TORCH_CHECK(err == cudaSuccess, "depth3d ", what, " CUDA launch failed: ", cudaGetErrorString(err));
 }
 
+// The set-up ball query and kNN share, once their arguments are checked: the device guard (held while the
+// kernel is launched), contiguous inputs, (B, M, K) distance and index outputs (every entry written by the
+// kernel) and the current stream.
+struct QueryCall {
+  c10::cuda::CUDAGuard guard;
+  Tensor q, p, qlen, plen;
+  int64_t B, N, M;
+  Tensor idx, dist;
+  cudaStream_t stream;
+
+  QueryCall(const Tensor& query, const Tensor& points, const Tensor& query_lengths, const Tensor& lengths,
+            int64_t K)
+      : guard(points.device()),
+        q(query.contiguous()),
+        p(points.contiguous()),
+        qlen(query_lengths.contiguous()),
+        plen(lengths.contiguous()),
+        B(points.size(0)),
+        N(points.size(1)),
+        M(query.size(1)),
+        idx(at::empty({B, M, K}, p.options().dtype(at::kLong))),
+        dist(at::empty({B, M, K}, p.options())),
+        stream(c10::cuda::getCurrentCUDAStream().stream()) {}
+};
+
 Tensor fps_cuda(const Tensor& points_, const Tensor& lengths_, const Tensor& counts_, int64_t n_out,
                 const Tensor& start_, double skip_origin) {
   check_fps_args(points_, lengths_, counts_, start_, n_out);
@@ -44,52 +69,34 @@ std::tuple<Tensor, Tensor> ball_query_cuda(const Tensor& query_, const Tensor& p
                                            bool pad_first) {
   check_query_points(query_, points_, qlen_, plen_);
   check_ball_args(radius, K);
-  const int64_t B = points_.size(0), N = points_.size(1), M = query_.size(1);
-  c10::cuda::CUDAGuard guard(points_.device());
-  auto q = query_.contiguous(), p = points_.contiguous();
-  auto qlen = qlen_.contiguous(), plen = plen_.contiguous();
-  auto idx = at::empty({B, M, K}, p.options().dtype(at::kLong));
-  auto dist = at::empty({B, M, K}, p.options());
-  auto stream = c10::cuda::getCurrentCUDAStream().stream();
-  AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "ball_query_cuda", [&] {
-    check_launch(depth3d_cuda::ball_query<scalar_t>(q.data_ptr<scalar_t>(), p.data_ptr<scalar_t>(),
-                                                    qlen.data_ptr<int64_t>(), plen.data_ptr<int64_t>(), B,
-                                                    M, N, radius, K, nearest, pad_first,
-                                                    dist.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(),
-                                                    stream), "ball_query");
+  QueryCall c(query_, points_, qlen_, plen_, K);
+  AT_DISPATCH_FLOATING_TYPES(c.p.scalar_type(), "ball_query_cuda", [&] {
+    check_launch(depth3d_cuda::ball_query<scalar_t>(c.q.data_ptr<scalar_t>(), c.p.data_ptr<scalar_t>(),
+                                                    c.qlen.data_ptr<int64_t>(), c.plen.data_ptr<int64_t>(),
+                                                    c.B, c.M, c.N, radius, K, nearest, pad_first,
+                                                    c.dist.data_ptr<scalar_t>(), c.idx.data_ptr<int64_t>(),
+                                                    c.stream), "ball_query");
   });
-  return {dist, idx};
+  return {c.dist, c.idx};
 }
 
 std::tuple<Tensor, Tensor> knn_cuda(const Tensor& query_, const Tensor& points_, const Tensor& qlen_,
                                     const Tensor& plen_, int64_t k) {
   check_query_points(query_, points_, qlen_, plen_);
-  const int64_t B = points_.size(0), N = points_.size(1), M = query_.size(1);
-  check_knn_args(k, N);
-  c10::cuda::CUDAGuard guard(points_.device());
-  auto q = query_.contiguous(), p = points_.contiguous();
-  auto qlen = qlen_.contiguous(), plen = plen_.contiguous();
-  auto idx = at::empty({B, M, k}, p.options().dtype(at::kLong));
-  auto dist = at::empty({B, M, k}, p.options());
-  auto stream = c10::cuda::getCurrentCUDAStream().stream();
-  AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "knn_cuda", [&] {
-    check_launch(depth3d_cuda::knn<scalar_t>(q.data_ptr<scalar_t>(), p.data_ptr<scalar_t>(),
-                                             qlen.data_ptr<int64_t>(), plen.data_ptr<int64_t>(), B, M, N, k,
-                                             dist.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), stream),
-                 "knn");
+  check_knn_args(k, points_.size(1));
+  QueryCall c(query_, points_, qlen_, plen_, k);
+  AT_DISPATCH_FLOATING_TYPES(c.p.scalar_type(), "knn_cuda", [&] {
+    check_launch(depth3d_cuda::knn<scalar_t>(c.q.data_ptr<scalar_t>(), c.p.data_ptr<scalar_t>(),
+                                             c.qlen.data_ptr<int64_t>(), c.plen.data_ptr<int64_t>(), c.B, c.M,
+                                             c.N, k, c.dist.data_ptr<scalar_t>(), c.idx.data_ptr<int64_t>(),
+                                             c.stream), "knn");
   });
-  return {dist, idx};
+  return {c.dist, c.idx};
 }
 
 Tensor gather_cuda(const Tensor& features_, const Tensor& idx_) {
   TORCH_CHECK(features_.is_cuda(), "features must be a CUDA tensor");
-  TORCH_CHECK(features_.dim() == 3, "features must have shape (B, N, C), got ", features_.sizes());
-  TORCH_CHECK(features_.scalar_type() == at::kFloat || features_.scalar_type() == at::kDouble,
-              "features must be float32 or float64");
-  TORCH_CHECK(idx_.scalar_type() == at::kLong, "idx must be int64");
-  TORCH_CHECK(idx_.dim() == 2 && idx_.size(0) == features_.size(0), "idx must have shape (B, M), got ",
-              idx_.sizes());
-  TORCH_CHECK(idx_.device() == features_.device(), "idx and features devices differ");
+  check_gather_args(features_, idx_);
   c10::cuda::CUDAGuard guard(features_.device());
   auto f = features_.contiguous();
   auto idx = idx_.contiguous();
@@ -107,13 +114,7 @@ Tensor gather_cuda(const Tensor& features_, const Tensor& idx_) {
 // fixed-order segment sum per target row.
 Tensor index_sum_cuda(const Tensor& values_, const Tensor& index_, int64_t n) {
   TORCH_CHECK(values_.is_cuda(), "values must be a CUDA tensor");
-  TORCH_CHECK(values_.dim() == 2, "values must have shape (E, C), got ", values_.sizes());
-  TORCH_CHECK(values_.scalar_type() == at::kFloat || values_.scalar_type() == at::kDouble,
-              "values must be float32 or float64");
-  TORCH_CHECK(index_.scalar_type() == at::kLong && index_.dim() == 1 && index_.size(0) == values_.size(0),
-              "index must be int64 of shape (E,)");
-  TORCH_CHECK(index_.device() == values_.device(), "index and values devices differ");
-  TORCH_CHECK(n >= 0, "n must be >= 0");
+  check_index_sum_args(values_, index_, n);
   c10::cuda::CUDAGuard guard(values_.device());
   auto v = values_.contiguous();
   const int64_t C = v.size(1);

@@ -152,27 +152,28 @@ __device__ __forceinline__ QueryRow<T> query_row(int64_t r, const T* query, cons
   return q;
 }
 
+// One thread per query: its K nearest hits sorted by (squared distance, index), then padding. The kernel of
+// kNN (knn: a hit is any finite point; padding (inf, -1)) and of the nearest-order ball query (a hit is a
+// point with d < r2 -- a non-finite point gives d = NaN or inf, never < r2 <= inf; padding: the first hit
+// with pad_first, else (inf, -1)).
 template <typename T>
-__global__ void ball_query_kernel(const T* __restrict__ query, const T* __restrict__ points,
-                                  const int64_t* qlen, const int64_t* plen, int64_t B, int64_t M,
-                                  int64_t N, T r2, int64_t K, bool nearest, bool pad_first, T* dist,
-                                  int64_t* idx) {
+__global__ void nearest_kernel(const T* __restrict__ query, const T* __restrict__ points, const int64_t* qlen,
+                               const int64_t* plen, int64_t B, int64_t M, int64_t N, int64_t K, bool knn, T r2,
+                               bool pad_first, T* dist, int64_t* idx) {
   const int64_t r = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (r >= B * M) return;
   const QueryRow<T> row = query_row(r, query, points, qlen, plen, M, N, K, dist, idx);
   int64_t cnt = 0;
   if (row.valid) {
+    T worst = inf_of<T>();
     for (int64_t j = 0; j < row.n; ++j) {
-      // a non-finite point gives d = NaN or inf, never < r2 (r2 <= inf): never a hit
-      T d = sqd(row.qx, row.qy, row.qz, row.p[3 * j], row.p[3 * j + 1], row.p[3 * j + 2]);
-      if (d < r2) {
-        if (nearest) {
-          topk_insert(d, j, row.dr, row.ir, cnt, K);
-        } else {
-          row.dr[cnt] = d;
-          row.ir[cnt] = j;
-          if (++cnt == K) break;
-        }
+      const T px = row.p[3 * j], py = row.p[3 * j + 1], pz = row.p[3 * j + 2];
+      const T d = sqd(row.qx, row.qy, row.qz, px, py, pz);
+      const bool hit = knn ? finite3(px, py, pz) : d < r2;
+      // with K kept, only a smaller distance enters (an equal one has a higher index and never displaces)
+      if (hit && (cnt < K || d < worst)) {
+        topk_insert(d, j, row.dr, row.ir, cnt, K);
+        if (cnt == K) worst = row.dr[K - 1];
       }
     }
   }
@@ -261,31 +262,6 @@ __global__ void ball_query_index_block_kernel(const T* __restrict__ query, const
 }
 
 template <typename T>
-__global__ void knn_kernel(const T* __restrict__ query, const T* __restrict__ points, const int64_t* qlen,
-                           const int64_t* plen, int64_t B, int64_t M, int64_t N, int64_t K, T* dist,
-                           int64_t* idx) {
-  const int64_t r = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-  if (r >= B * M) return;
-  const QueryRow<T> row = query_row(r, query, points, qlen, plen, M, N, K, dist, idx);
-  int64_t cnt = 0;
-  if (row.valid) {
-    T worst = inf_of<T>();
-    for (int64_t j = 0; j < row.n; ++j) {
-      if (!finite3(row.p[3 * j], row.p[3 * j + 1], row.p[3 * j + 2])) continue;  // non-finite: never a neighbour
-      T d = sqd(row.qx, row.qy, row.qz, row.p[3 * j], row.p[3 * j + 1], row.p[3 * j + 2]);
-      if (cnt < K || d < worst) {   // equal distance with a higher index never displaces
-        topk_insert(d, j, row.dr, row.ir, cnt, K);
-        if (cnt == K) worst = row.dr[K - 1];
-      }
-    }
-  }
-  for (int64_t c = cnt; c < K; ++c) {
-    row.dr[c] = inf_of<T>();
-    row.ir[c] = -1;
-  }
-}
-
-template <typename T>
 __global__ void gather_kernel(const T* __restrict__ f, const int64_t* __restrict__ idx, int64_t B,
                               int64_t N, int64_t C, int64_t M, T* out) {
   const int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
@@ -327,8 +303,8 @@ cudaError_t ball_query(const T* query, const T* points, const int64_t* qlen, con
   if (B * M == 0) return cudaSuccess;
   const T r2 = static_cast<T>(radius * radius);
   if (nearest) {
-    ball_query_kernel<T><<<blocks_for(B * M, 128), 128, 0, stream>>>(query, points, qlen, plen, B, M, N, r2,
-                                                                     K, true, pad_first, dist, idx);
+    nearest_kernel<T><<<blocks_for(B * M, 128), 128, 0, stream>>>(query, points, qlen, plen, B, M, N, K,
+                                                                  /*knn=*/false, r2, pad_first, dist, idx);
   } else {  // one block per query
     ball_query_index_block_kernel<T><<<(unsigned)(B * M), BQ_THREADS, 0, stream>>>(query, points, qlen, plen, M,
                                                                                  N, r2, K, pad_first, dist, idx);
@@ -340,7 +316,8 @@ template <typename T>
 cudaError_t knn(const T* query, const T* points, const int64_t* qlen, const int64_t* plen, int64_t B,
                 int64_t M, int64_t N, int64_t K, T* dist, int64_t* idx, cudaStream_t stream) {
   if (B * M == 0) return cudaSuccess;
-  knn_kernel<T><<<blocks_for(B * M, 128), 128, 0, stream>>>(query, points, qlen, plen, B, M, N, K, dist, idx);
+  nearest_kernel<T><<<blocks_for(B * M, 128), 128, 0, stream>>>(query, points, qlen, plen, B, M, N, K,
+                                                                /*knn=*/true, /*r2 (unused)=*/T(0), false, dist, idx);
   return cudaGetLastError();
 }
 

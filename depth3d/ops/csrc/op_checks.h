@@ -58,4 +58,26 @@ inline void check_knn_args(int64_t k, int64_t N) {
   TORCH_CHECK(k >= 1 && k <= std::max<int64_t>(N, 1), "k must be in [1, N=", N, "], got ", k);
 }
 
+// gather: features (B, N, C) float32/float64, idx (B, M) int64 on the same device.
+inline void check_gather_args(const Tensor& features, const Tensor& idx) {
+  TORCH_CHECK(features.dim() == 3, "features must have shape (B, N, C), got ", features.sizes());
+  TORCH_CHECK(features.scalar_type() == at::kFloat || features.scalar_type() == at::kDouble,
+              "features must be float32 or float64");
+  TORCH_CHECK(idx.scalar_type() == at::kLong, "idx must be int64");
+  TORCH_CHECK(idx.dim() == 2 && idx.size(0) == features.size(0), "idx must have shape (B, M), got ",
+              idx.sizes());
+  TORCH_CHECK(idx.device() == features.device(), "idx and features devices differ");
+}
+
+// index_sum: values (E, C) float32/float64, index (E,) int64 on the same device, n >= 0 target rows.
+inline void check_index_sum_args(const Tensor& values, const Tensor& index, int64_t n) {
+  TORCH_CHECK(values.dim() == 2, "values must have shape (E, C), got ", values.sizes());
+  TORCH_CHECK(values.scalar_type() == at::kFloat || values.scalar_type() == at::kDouble,
+              "values must be float32 or float64");
+  TORCH_CHECK(index.scalar_type() == at::kLong && index.dim() == 1 && index.size(0) == values.size(0),
+              "index must be int64 of shape (E,)");
+  TORCH_CHECK(index.device() == values.device(), "index and values devices differ");
+  TORCH_CHECK(n >= 0, "n must be >= 0");
+}
+
 }  // namespace depth3d_checks

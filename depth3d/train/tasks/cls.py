@@ -133,27 +133,22 @@ def make_task():
     """The classification :class:`depth3d.train.Task` (cross-entropy; metrics loss and acc)."""
     import torch.nn.functional as F
 
-    from depth3d.train.task import StepOutput, Task
+    from depth3d.train.task import ClassificationTask, SplitTask
 
-    class ClsTask(Task):
+    class ClsTask(ClassificationTask, SplitTask):
         name = "cls"
-        monitor = "val/acc"
-        monitor_mode = "max"
-        plot_metrics = ("acc",)
+        defaults = DEFAULTS
+        val_split = "test"
 
         def __init__(self) -> None:
-            self._datasets = None
+            super().__init__()
             self.label_smoothing = 0.0
 
-        def default_config(self) -> dict:
-            return DEFAULTS
+        def load_split(self, cfg, split):
+            return load_split(cfg, split)
 
-        def build_datasets(self, cfg):
-            if self._datasets is None:
-                train = load_split(cfg, "train")
-                self._datasets = (train, load_split(cfg, "test"))
-                cfg.setdefault("data", {})["classes"] = list(train.classes)
-            return self._datasets
+        def note_data(self, data_cfg, train):
+            data_cfg["classes"] = list(train.classes)
 
         def build_model(self, cfg):
             from depth3d.models.registry import build_classifier
@@ -170,9 +165,7 @@ def make_task():
             pts, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
             logits = model(pts)
             loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing if train else 0.0)
-            n = float(len(y))
-            return StepOutput(loss, {"loss": (loss.item() * n, n),
-                                     "acc": (float((logits.argmax(1) == y).sum()), n)})
+            return self.output(loss, logits, y)
 
     return ClsTask()
 

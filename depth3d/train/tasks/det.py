@@ -105,28 +105,26 @@ def make_task():
     from depth3d.models.votenet import build_votenet
     from depth3d.models.votenet.config import DatasetConfig
     from depth3d.models.votenet.loss import LOSS_KEYS, get_loss
-    from depth3d.train.task import StepOutput, Task
+    from depth3d.train.task import SplitTask, StepOutput
 
-    class DetTask(Task):
+    class DetTask(SplitTask):
         name = "det"
         monitor = "val/mAP@0.25"
         monitor_mode = "max"
         plot_metrics = ("mAP@0.25", "mAP@0.5", "obj_acc")
+        defaults = DEFAULTS
+        val_split = "val"
 
         def __init__(self) -> None:
-            self._datasets = None
+            super().__init__()
             self.dataset_cfg = None
 
-        def default_config(self) -> dict:
-            return DEFAULTS
+        def load_split(self, cfg, split):
+            return load_split(cfg, split)
 
-        def build_datasets(self, cfg):
-            if self._datasets is None:
-                train = load_split(cfg, "train")
-                self._datasets = (train, load_split(cfg, "val"))
-                self.dataset_cfg = train.cfg
-                cfg.setdefault("data", {})["dataset_config"] = train.cfg.to_dict()
-            return self._datasets
+        def note_data(self, data_cfg, train):
+            self.dataset_cfg = train.cfg
+            data_cfg["dataset_config"] = train.cfg.to_dict()
 
         def build_model(self, cfg):
             if "dataset_config" not in cfg.get("data", {}):
