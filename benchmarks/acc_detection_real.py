@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -79,15 +78,10 @@ def _sim(ckpt: str, path: str) -> dict:
 
 
 def _tum_folder(tmp: Path) -> Path:
+    from depth3d.capture.tum import tum_folder_of_pair
+
     src = SHARED / "real" / "rgbd-frames"
-    root = tmp / "tum"
-    (root / "rgb").mkdir(parents=True)
-    (root / "depth").mkdir()
-    shutil.copy(src / "TUM_color.png", root / "rgb" / "1.000000.png")
-    shutil.copy(src / "TUM_depth.png", root / "depth" / "1.000000.png")
-    (root / "rgb.txt").write_text("# rgb\n1.000000 rgb/1.000000.png\n")
-    (root / "depth.txt").write_text("# depth\n1.000000 depth/1.000000.png\n")
-    return root
+    return tum_folder_of_pair(src / "TUM_color.png", src / "TUM_depth.png", tmp / "tum")
 
 
 def _detect(ckpt: str, inputs: dict[str, str], tmp: Path, shots: Path | None, tag: str) -> dict[str, list]:

@@ -246,6 +246,31 @@ def write_tum(frames, folder: str | Path, keep_units: bool = False) -> int:
     return n
 
 
+def tum_folder_of_pair(color_png: str | Path, depth_png: str | Path, folder: str | Path,
+                       timestamp: float = 1.0) -> Path:
+    """Lay out one TUM RGB-D image pair (colour PNG, 16-bit depth PNG at 5000 units per metre) as a
+    one-frame TUM folder (``rgb/``, ``depth/``, ``rgb.txt``, ``depth.txt``; the files copied byte for byte)
+    that every source-taking verb reads; returns the folder. Refuses a folder that already has lists."""
+    import shutil
+
+    from depth3d.core.errors import InputError
+
+    root = Path(folder)
+    for f in (color_png, depth_png):
+        if not Path(f).is_file():
+            raise InputError(f"{f}: no such image file")
+    if (root / "rgb.txt").exists() or (root / "depth.txt").exists():
+        raise InputError(f"{root}: already a TUM folder (rgb.txt/depth.txt exist)")
+    (root / "rgb").mkdir(parents=True, exist_ok=True)
+    (root / "depth").mkdir(exist_ok=True)
+    name = f"{timestamp:.6f}.png"
+    shutil.copy(color_png, root / "rgb" / name)
+    shutil.copy(depth_png, root / "depth" / name)
+    (root / "rgb.txt").write_text(f"# rgb\n{timestamp:.6f} rgb/{name}\n")
+    (root / "depth.txt").write_text(f"# depth\n{timestamp:.6f} depth/{name}\n")
+    return root
+
+
 def open_tum(rest: str, **options: Any) -> TumSource:
     """Source for the TUM RGB-D folder ``rest``; options go to :class:`TumSource`."""
     return TumSource(rest, **options)

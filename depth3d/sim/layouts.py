@@ -41,7 +41,7 @@ from depth3d.geometry.boxes import rotz as _rotz
 from depth3d.sim.objects import CLASS_IDS, make_object
 from depth3d.sim.realsense_sensor import RealSenseModel, d435_intrinsics
 from depth3d.sim.scene import (STUFF_IDS, Scene, SceneObject, _clutter_mesh, _coloured, _jitter, _pose, _rect,
-                               _rects_overlap, generate_room)
+                               _rects_overlap, generate_room, room_shell)
 from depth3d.sim.trajectory import look_at
 
 #: kinds of room and how often :func:`generate_typed_room` draws each when none is given
@@ -171,6 +171,13 @@ _FLOOR_THINGS = {"ottoman": (_ottoman, 0.18), "stool": (_stool, 0.12), "wardrobe
                  "box": (_clutter_mesh, 0.18)}
 
 
+def _draw_thing(rng: np.random.Generator):
+    """The maker of one thing without a box, drawn with the weights of :data:`_FLOOR_THINGS`."""
+    names = list(_FLOOR_THINGS)
+    w = np.array([_FLOOR_THINGS[k][1] for k in names])
+    return _FLOOR_THINGS[names[int(rng.choice(len(names), p=w / w.sum()))]][0]
+
+
 def _standing(mesh):
     """Move a thing to stand on z = 0, centred in x, y; returns (mesh, (l, w, h))."""
     lo, hi = mesh.bounds
@@ -183,28 +190,10 @@ class _Room:
     """The room being furnished: its shell, the meshes so far and the floor footprints taken."""
 
     def __init__(self, rng: np.random.Generator, lx: float, ly: float, hz: float) -> None:
-        import trimesh
-
         self.rng, self.lx, self.ly, self.hz = rng, lx, ly, hz
-        self.meshes: list = []
-        self.class_ids: list[int] = []
         self.objects: list[SceneObject] = []
         self.rects: list[np.ndarray] = []
-        t = 0.1
-        floor = trimesh.creation.box(extents=(lx + 2 * t, ly + 2 * t, t))
-        floor.apply_translation([0, 0, -t / 2])
-        self._add(_coloured(floor, _jitter(rng, _FLOOR_COLOURS)), STUFF_IDS["floor"])
-        self.wall_rgb = _jitter(rng, _WALL_COLOURS)
-        for ext, ctr in (((t, ly + 2 * t, hz), (lx / 2 + t / 2, 0, hz / 2)),
-                         ((t, ly + 2 * t, hz), (-lx / 2 - t / 2, 0, hz / 2)),
-                         ((lx, t, hz), (0, ly / 2 + t / 2, hz / 2)),
-                         ((lx, t, hz), (0, -ly / 2 - t / 2, hz / 2))):
-            w = trimesh.creation.box(extents=ext)
-            w.apply_translation(ctr)
-            self._add(_coloured(w, np.clip(self.wall_rgb * rng.uniform(0.95, 1.05), 0, 1)), STUFF_IDS["wall"])
-        c = trimesh.creation.box(extents=(lx + 2 * t, ly + 2 * t, t))
-        c.apply_translation([0, 0, hz + t / 2])
-        self._add(_coloured(c, (0.95, 0.95, 0.95)), STUFF_IDS["ceiling"])
+        self.meshes, self.class_ids = room_shell(rng, lx, ly, hz, True, _FLOOR_COLOURS, _WALL_COLOURS)
 
     def _add(self, mesh, class_id: int) -> int:
         self.meshes.append(mesh)
@@ -389,6 +378,17 @@ def _chair_at(room: _Room, desk: dict) -> dict | None:
                          np.pi, overlap_anchor=True)
 
 
+def _maybe(room: _Room, extras: list) -> None:
+    """Optional furniture, in order: ``(probability, class name or maker of a thing without a box, "wall" |
+    "free")``; each is drawn (one uniform number), then placed with its back to a wall or anywhere."""
+    for prob, what, where in extras:
+        if room.rng.random() < prob:
+            if isinstance(what, str):
+                room.against_wall(what) if where == "wall" else room.free_standing(what)
+            else:
+                room.free_standing(None, what, wall_prob=1.0 if where == "wall" else 0.0)
+
+
 def _furnish(room: _Room, kind: str) -> None:
     rng = room.rng
     p = rng.random
@@ -416,12 +416,7 @@ def _furnish(room: _Room, kind: str) -> None:
             desk = room.against_wall("desk")
             if desk and p() < 0.8:
                 _chair_at(room, desk)
-        if p() < 0.2:
-            room.against_wall("bookshelf")
-        if p() < 0.2:
-            room.free_standing("chair")
-        if p() < 0.4:
-            room.free_standing(None, _wardrobe, wall_prob=1.0)
+        _maybe(room, [(0.2, "bookshelf", "wall"), (0.2, "chair", "free"), (0.4, _wardrobe, "wall")])
     elif kind == "living_room":
         sofa = room.against_wall("sofa")
         if sofa:
@@ -432,14 +427,8 @@ def _furnish(room: _Room, kind: str) -> None:
                 room.against_wall("sofa")
         for _ in range(int(rng.integers(0, 3))):
             room.free_standing("chair")
-        if p() < 0.3:
-            room.against_wall("bookshelf")
-        if p() < 0.5:
-            room.free_standing(None, _low_cabinet, wall_prob=1.0)
-        if p() < 0.4:
-            room.free_standing(None, _ottoman)
-        if p() < 0.2:
-            room.against_wall("table")
+        _maybe(room, [(0.3, "bookshelf", "wall"), (0.5, _low_cabinet, "wall"), (0.4, _ottoman, "free"),
+                      (0.2, "table", "wall")])
     elif kind in ("office", "classroom"):
         n_desks = int(rng.integers(1, 4)) if kind == "office" else int(rng.integers(3, 8))
         for i in range(n_desks):
@@ -458,10 +447,7 @@ def _furnish(room: _Room, kind: str) -> None:
             if t:
                 for _ in range(int(rng.integers(0, 3))):
                     _around(room, t)
-        if p() < 0.3:
-            room.against_wall("sofa")
-        if p() < 0.3:
-            room.free_standing(None, _wardrobe, wall_prob=1.0)
+        _maybe(room, [(0.3, "sofa", "wall"), (0.3, _wardrobe, "wall")])
     elif kind == "dining_room":
         t = room.free_standing("table")
         if t:
@@ -469,25 +455,12 @@ def _furnish(room: _Room, kind: str) -> None:
                 _around(room, t)
             if p() < 0.5:
                 room.on_top(t, _clutter_mesh)
-        if p() < 0.4:
-            room.against_wall("dresser")
-        if p() < 0.2:
-            room.against_wall("bookshelf")
-        if p() < 0.2:
-            room.against_wall("sofa")
+        _maybe(room, [(0.4, "dresser", "wall"), (0.2, "bookshelf", "wall"), (0.2, "sofa", "wall")])
     elif kind == "bathroom":
         room.against_wall("toilet")
-        if p() < 0.7:
-            room.against_wall("bathtub")
-        if p() < 0.4:
-            room.free_standing(None, _low_cabinet, wall_prob=1.0)
-        if p() < 0.3:
-            room.against_wall("toilet")
+        _maybe(room, [(0.7, "bathtub", "wall"), (0.4, _low_cabinet, "wall"), (0.3, "toilet", "wall")])
     for _ in range(int(rng.integers(1, 5))):  # things without a box
-        names = list(_FLOOR_THINGS)
-        w = np.array([_FLOOR_THINGS[k][1] for k in names])
-        make = _FLOOR_THINGS[names[int(rng.choice(len(names), p=w / w.sum()))]][0]
-        room.free_standing(None, make, wall_prob=0.5)
+        room.free_standing(None, _draw_thing(rng), wall_prob=0.5)
     for _ in range(int(rng.integers(0, 6))):  # small things on the floor
         room.free_standing(None, _clutter_mesh)
     if p() < 0.7:
@@ -547,10 +520,7 @@ def generate_typed_room(seed: int, room_type: str | None = None) -> tuple[Scene,
         room.rects = [_rect(o.centre[0], o.centre[1], o.size[0] + 0.1, o.size[1] + 0.1, o.heading)
                       for o in base.objects]
         for _ in range(int(rng.integers(1, 4))):
-            names = list(_FLOOR_THINGS)
-            w = np.array([_FLOOR_THINGS[k][1] for k in names])
-            room.free_standing(None, _FLOOR_THINGS[names[int(rng.choice(len(names), p=w / w.sum()))]][0],
-                               wall_prob=0.5)
+            room.free_standing(None, _draw_thing(rng), wall_prob=0.5)
         for kind in ("door", "window", "picture"):
             if rng.random() < 0.6:
                 room.on_wall(kind)

@@ -241,6 +241,37 @@ def _clutter_mesh(rng: np.random.Generator):
     return _coloured(m, _jitter(rng, _CLUTTER_COLOURS))
 
 
+def room_shell(rng: np.random.Generator, lx: float, ly: float, hz: float, ceiling: bool = True,
+               floor_colours: Sequence = _FLOOR_COLOURS, wall_colours: Sequence = _WALL_COLOURS,
+               ) -> tuple[list, list[int]]:
+    """The empty room: floor, four walls (10 cm thick, outside ``[-lx/2, lx/2] x [-ly/2, ly/2]``) and, with
+    ``ceiling``, a ceiling at ``hz`` metres; colours drawn from ``rng`` (floor, then the walls' shared colour
+    with a small variation each). Returns (meshes, class ids): the first six (five) meshes of a scene."""
+    import trimesh
+
+    meshes, class_ids = [], []
+    t = 0.1  # wall thickness
+    floor = trimesh.creation.box(extents=(lx + 2 * t, ly + 2 * t, t))
+    floor.apply_translation([0, 0, -t / 2])
+    meshes.append(_coloured(floor, _jitter(rng, floor_colours)))
+    class_ids.append(STUFF_IDS["floor"])
+    wall_rgb = _jitter(rng, wall_colours)
+    for ext, ctr in (((t, ly + 2 * t, hz), (lx / 2 + t / 2, 0, hz / 2)),
+                     ((t, ly + 2 * t, hz), (-lx / 2 - t / 2, 0, hz / 2)),
+                     ((lx, t, hz), (0, ly / 2 + t / 2, hz / 2)),
+                     ((lx, t, hz), (0, -ly / 2 - t / 2, hz / 2))):
+        w = trimesh.creation.box(extents=ext)
+        w.apply_translation(ctr)
+        meshes.append(_coloured(w, np.clip(wall_rgb * rng.uniform(0.95, 1.05), 0, 1)))
+        class_ids.append(STUFF_IDS["wall"])
+    if ceiling:
+        c = trimesh.creation.box(extents=(lx + 2 * t, ly + 2 * t, t))
+        c.apply_translation([0, 0, hz + t / 2])
+        meshes.append(_coloured(c, (0.95, 0.95, 0.95)))
+        class_ids.append(STUFF_IDS["ceiling"])
+    return meshes, class_ids
+
+
 def generate_room(seed: int, n_objects: int | None = None, room_size: Sequence[float] | None = None,
                   classes: Sequence[str] | None = None, n_clutter: int | None = None,
                   ceiling: bool = True, wall_aligned: float = 0.6) -> Scene:
@@ -279,26 +310,7 @@ def generate_room(seed: int, n_objects: int | None = None, room_size: Sequence[f
     if n_clutter is None:
         n_clutter = int(rng.integers(3, 11))
 
-    meshes, class_ids = [], []
-    t = 0.1  # wall thickness
-    floor = trimesh.creation.box(extents=(lx + 2 * t, ly + 2 * t, t))
-    floor.apply_translation([0, 0, -t / 2])
-    meshes.append(_coloured(floor, _jitter(rng, _FLOOR_COLOURS)))
-    class_ids.append(STUFF_IDS["floor"])
-    wall_rgb = _jitter(rng, _WALL_COLOURS)
-    for ext, ctr in (((t, ly + 2 * t, hz), (lx / 2 + t / 2, 0, hz / 2)),
-                     ((t, ly + 2 * t, hz), (-lx / 2 - t / 2, 0, hz / 2)),
-                     ((lx, t, hz), (0, ly / 2 + t / 2, hz / 2)),
-                     ((lx, t, hz), (0, -ly / 2 - t / 2, hz / 2))):
-        w = trimesh.creation.box(extents=ext)
-        w.apply_translation(ctr)
-        meshes.append(_coloured(w, np.clip(wall_rgb * rng.uniform(0.95, 1.05), 0, 1)))
-        class_ids.append(STUFF_IDS["wall"])
-    if ceiling:
-        c = trimesh.creation.box(extents=(lx + 2 * t, ly + 2 * t, t))
-        c.apply_translation([0, 0, hz + t / 2])
-        meshes.append(_coloured(c, (0.95, 0.95, 0.95)))
-        class_ids.append(STUFF_IDS["ceiling"])
+    meshes, class_ids = room_shell(rng, lx, ly, hz, ceiling)
 
     placed: list[np.ndarray] = []  # footprints (4, 2)
     objects: list[SceneObject] = []

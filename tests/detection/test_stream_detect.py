@@ -4,7 +4,6 @@ paths refused before any frame; ``detect`` tells an upright scan from a camera-f
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,17 +16,12 @@ pytestmark = pytest.mark.skipif(not SHIPPED.is_file(), reason="shipped weights a
 @pytest.fixture
 def tum_folder(shared_data, tmp_path) -> Path:
     """The real TUM desk frame (depth up to 9.3 m) laid out as a one-frame TUM RGB-D folder."""
+    from depth3d.capture.tum import tum_folder_of_pair
+
     src = shared_data / "real" / "rgbd-frames"
     if not (src / "TUM_depth.png").is_file():
         pytest.skip(f"{src} absent")
-    root = tmp_path / "tum"
-    (root / "rgb").mkdir(parents=True)
-    (root / "depth").mkdir()
-    shutil.copy(src / "TUM_color.png", root / "rgb" / "1.000000.png")
-    shutil.copy(src / "TUM_depth.png", root / "depth" / "1.000000.png")
-    (root / "rgb.txt").write_text("# rgb\n1.000000 rgb/1.000000.png\n")
-    (root / "depth.txt").write_text("# depth\n1.000000 depth/1.000000.png\n")
-    return root
+    return tum_folder_of_pair(src / "TUM_color.png", src / "TUM_depth.png", tmp_path / "tum")
 
 
 def _shown_cloud(source: str, voxel, max_depth: float) -> int:

@@ -9,7 +9,7 @@ import pytest
 import trimesh
 
 from depth3d.geometry.boxes import rotz
-from depth3d.sim.layouts import ROOM_TYPES, generate_typed_room, sensor_profile, sun_view
+from depth3d.sim.layouts import ROOM_TYPES, _box, generate_typed_room, sensor_profile, sun_view
 from depth3d.sim.realsense_sensor import RealSenseModel, d435_intrinsics
 from depth3d.sim.render import SceneRenderer
 from depth3d.sim.scene import STUFF_IDS
@@ -109,9 +109,8 @@ def test_sensor_profiles():
 
 
 def _wall(z):
-    m = trimesh.creation.box(extents=(40, 40, 0.01))
-    m.apply_translation([0, 0, z + 0.005])
-    return m
+    """A grey 40 x 40 m slab facing the camera, its near face at depth ``z`` metres."""
+    return _box((40, 40, 0.01), (0, 0, z + 0.005), (0.8, 0.8, 0.8))
 
 
 def test_disparity_steps_quantise_depth_in_disparity():
