@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Self
+from typing import TypeVar
 
 from depth3d.core.atomic import atomic_write
 from depth3d.core.validate import read_json_file
+
+
+_T = TypeVar("_T", bound="JsonFile")
 
 
 class JsonFile:
@@ -22,7 +25,7 @@ class JsonFile:
             json.dump(self.to_dict(), f, indent=1)
 
     @classmethod
-    def load(cls, path: str | Path) -> Self:
+    def load(cls: type[_T], path: str | Path) -> _T:
         """The record of a file :meth:`save` wrote. FileNotFoundError naming the file's role when ``path`` is not
         a file, ValueError naming ``path`` when it is not valid JSON or not such a record."""
         return cls.from_dict(read_json_file(path, cls.json_what), source=str(path))
