@@ -7,7 +7,9 @@
 ``batch_size`` (GLOBAL batch: each of N processes gets ``batch_size / N``), ``num_workers``, ``drop_last``,
 ``grad_clip``, ``sync_bn``, ``limit_train_batches``, ``eval_every``, ``checkpoint_every``, ``progress``,
 ``threads``, ``max_minutes`` (wall-clock budget of this invocation, checked after every training step and
-after each epoch), ``optimizer`` and ``scheduler`` (see :class:`depth3d.train.task.Task`).
+after each epoch), ``init`` (a training checkpoint of the same task whose model weights start a fresh run:
+fine-tuning; optimizer, schedule and epochs start anew), ``optimizer`` and ``scheduler`` (see
+:class:`depth3d.train.task.Task`).
 
 Run directory (written by rank 0 only, atomically): ``config.yaml``, ``metrics.jsonl``, ``metrics.csv``,
 ``curves.png`` (loss and task metrics per epoch), ``last.pt`` (every epoch, and wherever a run stops),
@@ -59,6 +61,7 @@ TRAINER_DEFAULTS: dict = {
     "progress": True,
     "threads": None,
     "max_minutes": None,
+    "init": None,
     "optimizer": {"name": "adam", "lr": 1e-3, "weight_decay": 1e-4},
     "scheduler": {"name": "step", "step_size": 20, "gamma": 0.7},
 }
@@ -285,6 +288,15 @@ class Trainer:
         start_epoch, start_step, best = 0, 0, None
         record: dict = {}
         partial: dict = {}
+        if ckpt is None and cfg.get("init"):  # fine-tuning: the weights of another run, all else fresh
+            init = load_checkpoint(cfg["init"])
+            if init.get("task") != self.task.name:
+                raise ValueError(f"init: {cfg['init']} is a {init.get('task')!r} checkpoint, not {self.task.name!r}")
+            try:
+                unwrap(model).load_state_dict(init["model"])
+            except RuntimeError as exc:
+                raise ValueError(f"init: the weights of {cfg['init']} do not fit this model "
+                                 f"({str(exc).splitlines()[0]})") from None
         if ckpt is not None:
             unwrap(model).load_state_dict(ckpt["model"])
             if ckpt.get("optimizer") is not None:

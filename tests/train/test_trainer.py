@@ -64,6 +64,36 @@ def test_run_folder_contents_and_learning(tmp_path):
         _train(run, 5)
 
 
+def test_init_fine_tunes_from_another_runs_weights(tmp_path):
+    """``init``: a fresh run (own epochs, optimizer, schedule) starting from another run's weights; a checkpoint
+    of another task or shape is refused naming it."""
+    import copy
+
+    _train(tmp_path / "first", 3)
+    first = load_checkpoint(tmp_path / "first" / "best.pt")
+    # a learning rate of 0: the weights saved are exactly the init's (batch-norm statistics still move)
+    _train(tmp_path / "same", 1, init=str(tmp_path / "first" / "best.pt"),
+           optimizer={"name": "sgd", "lr": 0.0, "momentum": 0.0, "weight_decay": 0.0})
+    same = load_checkpoint(tmp_path / "same" / "last.pt")
+    weights = [k for k in first["model"] if "running_" not in k and "num_batches" not in k]
+    assert weights
+    for k in weights:
+        torch.testing.assert_close(same["model"][k], first["model"][k])
+    res = _train(tmp_path / "ft", 2, init=str(tmp_path / "first" / "best.pt"))
+    ft = load_checkpoint(tmp_path / "ft" / "last.pt")
+    assert ft["epoch"] == 2 and _epochs(tmp_path / "ft") == [1, 2] and res["metrics"]["val/acc"] > 0.8
+    bad = copy.deepcopy(first)
+    bad["task"] = "cls"
+    torch.save(bad, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not 'toy'"):
+        _train(tmp_path / "x", 1, init=str(tmp_path / "other.pt"))
+    bad = copy.deepcopy(first)
+    bad["model"] = {k: (v[..., :1] if v.dim() else v) for k, v in bad["model"].items()}
+    torch.save(bad, tmp_path / "shape.pt")
+    with pytest.raises(ValueError, match="do not fit this model"):
+        _train(tmp_path / "y", 1, init=str(tmp_path / "shape.pt"))
+
+
 def test_resume_is_exact(tmp_path):
     _train(tmp_path / "full", 4)
     _train(tmp_path / "part", 2)
