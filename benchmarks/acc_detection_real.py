@@ -111,14 +111,14 @@ def _detect(ckpt: str, inputs: dict[str, str], tmp: Path, shots: Path | None, ta
     return found
 
 
-def _duplicates(ckpt: str, tmp: Path, nms: str) -> tuple[int, int, int]:
+def _duplicates(ckpt: str, tmp: Path, nms: str, tag: str) -> tuple[int, int, int]:
     """``detect data/sample.db3`` (every frame) with ``--nms``: (boxes overlapping another box of the same
     frame at oriented 3D IoU > 0.25, boxes, frames)."""
     import os
 
     from depth3d.geometry.boxes import box3d_iou
 
-    out = tmp / f"dup_{Path(ckpt).stem}_{nms}"
+    out = tmp / f"dup_{tag}_{nms}"
     p = subprocess.run([sys.executable, "-m", "depth3d", "detect", str(ROOT / "data" / "sample.db3"), "-o", str(out),
                         "--checkpoint", ckpt, "--nms", nms], capture_output=True, text=True, cwd=ROOT, timeout=900,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -179,7 +179,7 @@ def main() -> None:
         det_rows, dup_rows = [], []
         for name, ck in models.items():
             for nms in ("class", "agnostic"):
-                d, n, f = _duplicates(ck, tmp, nms)
+                d, n, f = _duplicates(ck, tmp, nms, name)
                 dup_rows.append(f"| {name} | {nms} | {n} | {d} | {d / max(f, 1):.2f} |")
             runs = _sun(ck, args.seeds)
             m25 = [r["mAP@0.25"] for r in runs]

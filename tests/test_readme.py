@@ -3,8 +3,8 @@
 Commands run as written, with these documented substitutions (sizes made small, so the whole README runs in
 a few minutes on a 2-core CPU; the substitution never changes which verbs and options are exercised):
 
-* ``--num 3000`` -> ``--num 6``; ``sim scans``: ``--width 320 --height 240`` -> ``--width 96 --height 72``,
-  ``--workers 2`` -> ``--workers 1``; ``sim pack --points 4096`` -> ``--points 512``
+* ``sim scans``: ``--num N`` -> ``--num 6``, ``--points N`` -> ``--points 1024``, ``--width 320 --height 240``
+  -> ``--width 96 --height 72``, ``--workers 2`` -> ``--workers 1``; ``sim pack --points N`` -> ``--points 512``
 * ``train det`` / ``train cls``: ``--epochs 1`` and ``--set limit_train_batches=2`` appended (``train det``
   also ``--num-points 512 --batch-size 2``); ``sl generate --width 800 --height 600`` -> ``160 x 120``
 * ``../shared/data`` -> the real data folder (``tests/conftest.py``); commands that need it are skipped when
@@ -33,10 +33,11 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 
 SUBSTITUTIONS = [  # (applies when the command contains, regex, replacement)
-    ("sim scans", r"--num 3000", "--num 6"),
+    ("sim scans", r"--num \d+", "--num 6"),
+    ("sim scans", r"--points \d+", "--points 1024"),
     ("sim scans", r"--width 320 --height 240", "--width 96 --height 72"),
     ("sim scans", r"--workers 2", "--workers 1"),
-    ("sim pack", r"--points 4096", "--points 512"),
+    ("sim pack", r"--points \d+", "--points 512"),
     ("train det", r"$", " --epochs 1 --set limit_train_batches=2 --num-points 512 --batch-size 2"),
     ("train cls", r"$", " --epochs 1 --set limit_train_batches=2"),
     ("sl generate", r"--width 800 --height 600", "--width 160 --height 120"),

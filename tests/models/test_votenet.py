@@ -307,7 +307,7 @@ def test_model_file_round_trip_and_errors(tmp_path):
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="shipped weights absent")
 def test_shipped_model_loads_weights_only(device):
     net, cfg, info = load_votenet(SHIPPED)
-    assert info["kind"] == "model" and info["num_points"] == 2048 and cfg.name == "sunrgbd"
+    assert info["kind"] == "model" and info["num_points"] == 4096 and cfg.name == "sunrgbd"
     pc = torch.rand(1, 2048, 4, generator=torch.Generator().manual_seed(0)) * torch.tensor([4.0, 4.0, 2.0, 1.0])
     with torch.no_grad():
         ep = net.to(device)(pc.to(device))

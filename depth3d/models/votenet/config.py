@@ -119,7 +119,7 @@ def small_config() -> dict:
 
 
 def tiny_config() -> dict:
-    """The configuration of the shipped synthetic-scan model (about 4k input points, width 0.35)."""
+    """The configuration of the shipped model, data/votenet_synthetic.pt (about 4k input points, width 0.35)."""
     return dict(npoints=(512, 256, 128, 64), radii=(0.2, 0.4, 0.8, 1.2), nsamples=(32, 16, 16, 16),
                 width=0.35, num_proposal=128)
 

@@ -196,6 +196,9 @@ def run_eval(args: argparse.Namespace) -> int:
     else:  # a folder: the trained layout unless that was a packed file
         layout = trained.get("layout", "votenet") if trained.get("layout") != "packed" else "votenet"
     n = args.num_points or int(ck.get("num_points") or trained.get("num_points", 8000))
+    if n < net.min_points:
+        raise ValueError(f"eval det: --num-points {n} is fewer than the {net.min_points} points the model of "
+                         f"{args.checkpoint} samples; pass at least {net.min_points}")
     ids = split_ids(root, args.split) if layout == "votenet" else None
     ds = build_dataset(str(root), layout, n, False, ids=ids)
     scans = evaluate(net, DataLoader(ds, batch_size=args.batch_size), dcfg, args.device, progress=True)
