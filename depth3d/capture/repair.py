@@ -294,10 +294,17 @@ def _cache_dir(cache_dir: str | Path | None) -> Path:
     return d
 
 
+def _uri(path: Path, mode: str | None = None) -> str:
+    """SQLite URI of ``path`` (percent-encoded, so names with ``?``, ``#`` or ``%`` work), with ``mode``."""
+    from urllib.parse import quote
+
+    return f"file:{quote(str(Path(path).resolve()))}" + (f"?mode={mode}" if mode else "")
+
+
 def _open_intact(path: Path) -> sqlite3.Connection | None:
     """A read-only SQLite connection when the file passes ``quick_check``; None when it does not."""
     try:
-        con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=2.0)
+        con = sqlite3.connect(_uri(path, "ro"), uri=True, timeout=2.0)
     except sqlite3.Error:
         return None
     try:
@@ -435,7 +442,7 @@ def check_recording(path: str | Path, cache_dir: str | Path | None = None,
         tmp = cache / f".{out.stem}.{os.getpid()}.tmp.db3"
         tmp.unlink(missing_ok=True)
         dropped_ids = {mid for k in drop for mid in frames[k]["ids"]}
-        con = sqlite3.connect(f"file:{tmp}", isolation_level=None, uri=True)
+        con = sqlite3.connect(_uri(tmp), isolation_level=None, uri=True)
         try:
             statements = [s for s in schema if s.upper().startswith(("CREATE TABLE", "CREATE INDEX"))
                           and "sqlite_" not in s] or _SCHEMA
@@ -450,7 +457,7 @@ def check_recording(path: str | Path, cache_dir: str | Path | None = None,
                                  if mid not in dropped_ids and m[0] in topics))
             else:  # an intact file: SQLite copies the rows, blob by blob, without holding them all
                 con.execute("COMMIT")
-                con.execute("ATTACH DATABASE ? AS src", (f"file:{path.resolve()}?mode=ro",))
+                con.execute("ATTACH DATABASE ? AS src", (_uri(path, "ro"),))
                 con.execute("BEGIN")
                 con.execute("CREATE TEMP TABLE dropped(id INTEGER PRIMARY KEY)")
                 con.executemany("INSERT INTO temp.dropped(id) VALUES (?)", ((i,) for i in sorted(dropped_ids)))

@@ -230,3 +230,29 @@ def test_check_reads_an_intact_recording_row_by_row(tmp_path):
         con.close()
     with sqlite3.connect(f"file:{big}?mode=ro", uri=True) as src:
         assert 0 < src.execute("SELECT count(*) FROM messages").fetchone()[0] - kept < 200
+
+
+def test_check_and_repair_files_with_uri_characters_in_their_names(tmp_path, monkeypatch):
+    """'?', '#' and '%' in the recording's or the cache's path: still read through SQLite (not salvaged) and
+    repaired."""
+    import shutil
+
+    folder = tmp_path / "odd #name? 50%"
+    folder.mkdir()
+    rec = folder / "rec #1?.db3"
+    shutil.copy(SAMPLE, rec)
+    monkeypatch.setenv("DEPTH3D_CACHE", str(folder / "cache #"))
+    con = sqlite3.connect(str(rec))
+    try:
+        tid = con.execute("SELECT id FROM topics WHERE name LIKE '%Depth_0/image/data%'").fetchone()[0]
+        mid, data = con.execute("SELECT id, data FROM messages WHERE topic_id = ? ORDER BY id LIMIT 1 OFFSET 5",
+                                (tid,)).fetchone()
+        bad = bytearray(data)
+        bad[len(bad) // 2] ^= 0xFF
+        con.execute("UPDATE messages SET data = ? WHERE id = ?", (bytes(bad), mid))
+        con.commit()
+    finally:
+        con.close()
+    res = check_recording(rec)
+    assert res.repaired and not res.salvaged and res.damaged_frames == 1 and res.path.is_file()
+    assert "cache #" in str(res.path)
