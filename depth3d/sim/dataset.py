@@ -267,7 +267,8 @@ def write_scans(out_dir: str | Path, num: int, seed: int = 0, options: ScanOptio
     meta = {
         "format": "votenet-sunrgbd (pc, bbox, votes)", "generator": "depth3d.sim.dataset", "num": num,
         "seed": int(seed), "classes": list(CLASSES), "options": opt.__dict__,
-        "intrinsics": d435_intrinsics(opt.width, opt.height).to_dict(),
+        "intrinsics": (d435_intrinsics(opt.width, opt.height).to_dict() if opt.profile == "d435"
+                       else "drawn per scan (each scan's fx below; fy = fx, principal point at the image centre)"),
         "sensor": ((RealSenseModel() if opt.noise else RealSenseModel.ideal()).to_dict() if opt.profile == "d435"
                    else "drawn per scan (depth3d.sim.layouts.sensor_profile; each scan's sensor and fx below)"),
         "frame": "upright depth frame: x right, y forward, z up, metres, camera at the origin",

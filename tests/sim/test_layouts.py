@@ -173,7 +173,8 @@ def test_scans_of_the_sunrgbd_profile(run_cli, tmp_path):
                 "--profile", "sunrgbd", "--quiet")
     assert r.returncode == 0, r.stderr
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["options"]["profile"] == "sunrgbd"
+    assert meta["options"]["profile"] == "sunrgbd" and "per scan" in meta["intrinsics"]
+    assert all(sc["fx"] > 0 for sc in meta["scans"])
     assert all(sc["room_type"] in ROOM_TYPES and sc["sensor"] in ("realsense", "kinect") for sc in meta["scans"])
     bad = run_cli("sim", "scans", "-o", str(tmp_path / "x"), "--num", "1", "--profile", "kitchen")
     assert bad.returncode == 2 and "--profile" in bad.stderr
