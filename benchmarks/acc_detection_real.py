@@ -41,13 +41,13 @@ SHARED = ROOT.parent / "shared" / "data"
 SUN_CLASSES = ("bed", "night_stand", "dresser")
 
 
-def _metrics(ckpt: str, ds) -> dict:
+def _metrics(model: tuple, ds) -> dict:
+    """mAP and per-class AP at IoU 0.25 and 0.5 of ``model`` (``load_votenet``'s tuple) on dataset ``ds``."""
     from torch.utils.data import DataLoader
 
     from depth3d.detection.evaluation import detection_metrics, evaluate
-    from depth3d.models.votenet import load_votenet
 
-    net, dcfg, _ = load_votenet(ckpt)
+    net, dcfg, _ = model
     scans = evaluate(net, DataLoader(ds, batch_size=4), dcfg, "cpu", progress=False)
     out = {}
     for t in (0.25, 0.5):
@@ -57,24 +57,21 @@ def _metrics(ckpt: str, ds) -> dict:
     return out
 
 
-def _num_points(ckpt: str) -> int:
-    from depth3d.models.votenet import load_votenet
-
-    _, _, ck = load_votenet(ckpt)
-    return int(ck.get("num_points") or 4096)
+def _num_points(model: tuple) -> int:
+    return int(model[2].get("num_points") or 4096)
 
 
-def _sun(ckpt: str, seeds: int) -> list[dict]:
+def _sun(model: tuple, seeds: int) -> list[dict]:
     from depth3d.datasets.votenet_detection import SunRGBDFrameDataset
 
-    n = _num_points(ckpt)
-    return [_metrics(ckpt, SunRGBDFrameDataset(SHARED / "sunrgbd", num_points=n, seed=s)) for s in range(seeds)]
+    n = _num_points(model)
+    return [_metrics(model, SunRGBDFrameDataset(SHARED / "sunrgbd", num_points=n, seed=s)) for s in range(seeds)]
 
 
-def _sim(ckpt: str, path: str) -> dict:
+def _sim(model: tuple, path: str) -> dict:
     from depth3d.datasets.votenet_detection import PackedVoteNetDataset
 
-    return _metrics(ckpt, PackedVoteNetDataset(path, num_points=_num_points(ckpt)))
+    return _metrics(model, PackedVoteNetDataset(path, num_points=_num_points(model)))
 
 
 def _tum_folder(tmp: Path) -> Path:
@@ -84,52 +81,39 @@ def _tum_folder(tmp: Path) -> Path:
     return tum_folder_of_pair(src / "TUM_color.png", src / "TUM_depth.png", tmp / "tum")
 
 
+def _run_detect(spec: str, out: Path, ckpt: str, *extra: str) -> list[dict]:
+    """``depth3d detect SPEC -o OUT --checkpoint CKPT EXTRA...``; the frames of every boxes JSON it wrote (a
+    scan's file is one frame, a recording's holds ``frames``)."""
+    import os
+
+    p = subprocess.run([sys.executable, "-m", "depth3d", "detect", spec, "-o", str(out), "--checkpoint", ckpt,
+                        *extra], capture_output=True, text=True, cwd=ROOT, timeout=900,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if p.returncode != 0:
+        raise SystemExit(f"detect {spec} failed: {p.stderr.strip()}")
+    frames = []
+    for js in sorted(out.glob("*_boxes.json")):
+        rec = json.loads(js.read_text())
+        frames += rec.get("frames", [rec])
+    return frames
+
+
 def _detect(ckpt: str, inputs: dict[str, str], tmp: Path, shots: Path | None, tag: str) -> dict[str, list]:
     """``depth3d detect`` on each input; {name: [frame boxes, ...]} with (class, score, distance) rows."""
     found = {}
     for name, spec in inputs.items():
-        out = tmp / f"{tag}_{name}"
-        cmd = [sys.executable, "-m", "depth3d", "detect", spec, "-o", str(out), "--checkpoint", ckpt]
-        if shots is not None:
-            cmd += ["--screenshot", str(shots / f"{tag}_{name}.png")]
-        p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600,
-                           env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
-        if p.returncode != 0:
-            raise SystemExit(f"detect {spec} failed: {p.stderr.strip()}")
-        frames = []
-        for js in sorted(out.glob("*_boxes.json")):
-            text = js.read_text()
-            try:
-                recs = [json.loads(text)]
-            except json.JSONDecodeError:  # one record a line (recordings)
-                recs = [json.loads(ln) for ln in text.splitlines() if ln.strip()]
-            for rec in recs:
-                for fr in rec.get("frames", [rec]):
-                    frames.append([(b["class"], b["score"], float(np.linalg.norm(b["center"])))
-                                   for b in fr.get("boxes", [])])
-        found[name] = frames
+        extra = ["--screenshot", str(shots / f"{tag}_{name}.png")] if shots is not None else []
+        found[name] = [[(b["class"], b["score"], float(np.linalg.norm(b["center"]))) for b in fr.get("boxes", [])]
+                       for fr in _run_detect(spec, tmp / f"{tag}_{name}", ckpt, *extra)]
     return found
 
 
 def _duplicates(ckpt: str, tmp: Path, nms: str, tag: str) -> tuple[int, int, int]:
     """``detect data/sample.db3`` (every frame) with ``--nms``: (boxes overlapping another box of the same
     frame at oriented 3D IoU > 0.25, boxes, frames)."""
-    import os
-
     from depth3d.geometry.boxes import box3d_iou
 
-    out = tmp / f"dup_{tag}_{nms}"
-    p = subprocess.run([sys.executable, "-m", "depth3d", "detect", str(ROOT / "data" / "sample.db3"), "-o", str(out),
-                        "--checkpoint", ckpt, "--nms", nms], capture_output=True, text=True, cwd=ROOT, timeout=900,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})
-    if p.returncode != 0:
-        raise SystemExit(f"detect sample.db3 failed: {p.stderr.strip()}")
-    text = (out / "sample_boxes.json").read_text()
-    try:
-        frames = json.loads(text)["frames"]
-    except json.JSONDecodeError:
-        frames = [json.loads(ln) for ln in text.splitlines() if ln.strip()]
-        frames = [f for rec in frames for f in rec.get("frames", [rec])]
+    frames = _run_detect(str(ROOT / "data" / "sample.db3"), tmp / f"dup_{tag}_{nms}", ckpt, "--nms", nms)
     dup = total = 0
     for fr in frames:
         c = [np.asarray(b["corners"]) for b in fr.get("boxes", [])]
@@ -177,19 +161,22 @@ def main() -> None:
                   "tum": str(_tum_folder(tmp)),
                   "sun1": f"sunrgbd:{SHARED / 'sunrgbd'}:000001", "sun2": f"sunrgbd:{SHARED / 'sunrgbd'}:000002"}
         det_rows, dup_rows = [], []
+        from depth3d.models.votenet import load_votenet
+
         for name, ck in models.items():
+            model = load_votenet(ck)
             for nms in ("class", "agnostic"):
                 d, n, f = _duplicates(ck, tmp, nms, name)
                 dup_rows.append(f"| {name} | {nms} | {n} | {d} | {d / max(f, 1):.2f} |")
-            runs = _sun(ck, args.seeds)
+            runs = _sun(model, args.seeds)
             m25 = [r["mAP@0.25"] for r in runs]
             m50 = [r["mAP@0.5"] for r in runs]
             per = {c: np.mean([r["AP@0.25"].get(c, 0.0) for r in runs]) for c in SUN_CLASSES}
-            lines.append(f"| {name} | {_num_points(ck)} | {m25[0]:.3f} | {np.mean(m25):.3f} (min {min(m25):.3f}, "
+            lines.append(f"| {name} | {_num_points(model)} | {m25[0]:.3f} | {np.mean(m25):.3f} (min {min(m25):.3f}, "
                          f"max {max(m25):.3f}) | {m50[0]:.3f} | {np.mean(m50):.3f} | "
                          + " | ".join(f"{per[c]:.2f}" for c in SUN_CLASSES) + " |")
             for sname, path in sims.items():
-                r = _sim(ck, path)
+                r = _sim(model, path)
                 sim_rows.append((name, sname, r))
             for inp, frames in _detect(ck, inputs, tmp, shots, name).items():
                 for k, boxes in enumerate(frames):
