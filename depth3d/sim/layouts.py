@@ -13,6 +13,12 @@ scan. :func:`generate_typed_room` furnishes a room of one kind, with the arrange
 * **bathroom**: a small room, a toilet and a bathtub against the walls, a vanity cabinet;
 * **mixed**: :func:`~depth3d.sim.scene.generate_room`'s random furniture.
 
+Furniture of the ten classes comes in the wider set of designs of
+:func:`~depth3d.sim.objects.make_object` ``(rich=True)``: beds with bedding (a duvet over the sides, pillows
+lying and standing, a throw) and head- and footboards from low panels to tall framed or carved ones, sofas
+with back cushions, rolled arms or a chaise, tall chests and wide low dressers, night stands with open
+shelves.
+
 Every room also gets things that are not one of the ten classes and carry no box (class id 13,
 ``clutter``): ottomans and stools (which look like small sofas and tables), wardrobes and cabinets,
 floor lamps, plants, boxes, doors, windows with dark glass (no depth, as on real sensors), curtains,
@@ -247,7 +253,7 @@ class _Room:
                 "name": class_name}
 
     def against_wall(self, name: str, side: int | None = None, tries: int = 30) -> dict | None:
-        mesh, size = make_object(name, self.rng)
+        mesh, size = make_object(name, self.rng, rich=True)
         for _ in range(tries):
             cx, cy, yaw = self.wall_spot(size[0], size[1], side)
             got = self.put(mesh, size, cx, cy, yaw, name)
@@ -258,7 +264,7 @@ class _Room:
     def free_standing(self, name: str | None, make=None, tries: int = 30, wall_prob: float = 0.0) -> dict | None:
         rng = self.rng
         if name is not None:
-            mesh, size = make_object(name, rng)
+            mesh, size = make_object(name, rng, rich=True)
         else:
             mesh, size = _standing(make(rng))
         for _ in range(tries):
@@ -284,7 +290,7 @@ class _Room:
         anchor's plus ``dyaw``."""
         rng = self.rng
         if name is not None:
-            mesh, size = make_object(name, rng)
+            mesh, size = make_object(name, rng, rich=True)
         else:
             mesh, size = _standing(make(rng))
         R = _rotz(anchor["yaw"])[:2, :2]
@@ -510,7 +516,7 @@ def generate_typed_room(seed: int, room_type: str | None = None) -> tuple[Scene,
     if room_type not in ROOM_TYPES:
         raise ValueError(f"generate_typed_room: room_type must be one of {sorted(ROOM_TYPES)}, got {room_type!r}")
     if room_type == "mixed":
-        base = generate_room(int(rng.integers(2**31)))
+        base = generate_room(int(rng.integers(2**31)), rich=True)
         room = _Room(rng, *(float(v) for v in base.room_size))
         # keep the mixed room's furniture and clutter, add the things without boxes
         room.meshes, room.class_ids = list(base.meshes[:6]), [int(c) for c in base.class_ids[:6]]

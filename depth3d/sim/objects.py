@@ -60,8 +60,9 @@ class _Builder:
     """Collects coloured parts (boxes, cylinders) as raw arrays and concatenates them into one mesh
     (plain numpy: building thousands of small trimesh objects would dominate scene generation)."""
 
-    def __init__(self, rng: np.random.Generator) -> None:
+    def __init__(self, rng: np.random.Generator, rich: bool = False) -> None:
         self.rng = rng
+        self.rich = rich
         self.verts: list[np.ndarray] = []
         self.faces: list[np.ndarray] = []
         self.colours: list[np.ndarray] = []
@@ -124,6 +125,8 @@ def _size(rng: np.random.Generator, name: str, spread=(0.15, 0.15, 0.12)) -> np.
 
 
 def _bed(b: _Builder, rng: np.random.Generator) -> None:
+    if b.rich:
+        return _bed_rich(b, rng)
     l, w, h = _size(b.rng, "bed", (0.1, 0.3, 0.15))
     frame_h = rng.uniform(0.2, 0.35)
     mattress_h = rng.uniform(0.15, 0.25)
@@ -158,6 +161,8 @@ def _table(b: _Builder, rng: np.random.Generator) -> None:
 
 
 def _sofa(b: _Builder, rng: np.random.Generator) -> None:
+    if b.rich and rng.random() < 0.6:
+        return _sofa_rich(b, rng)
     l, w, h = _size(rng, "sofa", (0.12, 0.3, 0.1))
     seat_h = rng.uniform(0.38, 0.48)
     back_t = rng.uniform(0.15, 0.25)
@@ -275,6 +280,8 @@ def _cabinet(b: _Builder, rng: np.random.Generator, l: float, w: float, h: float
 
 
 def _dresser(b: _Builder, rng: np.random.Generator) -> None:
+    if b.rich and rng.random() < 0.7:
+        return _dresser_rich(b, rng)
     l, w, h = _size(rng, "dresser", (0.15, 0.3, 0.25))
     body, base_h = _cabinet(b, rng, l, w, h, (0.05, 0.12), 0.04, 0.05, 0.02)
     rows = int(np.clip(round((h - base_h) / 0.22), 2, 6))
@@ -282,6 +289,8 @@ def _dresser(b: _Builder, rng: np.random.Generator) -> None:
 
 
 def _night_stand(b: _Builder, rng: np.random.Generator) -> None:
+    if b.rich and rng.random() < 0.6:
+        return _night_stand_rich(b, rng)
     l, w, h = _size(rng, "night_stand", (0.15, 0.15, 0.15))
     body, base_h = _cabinet(b, rng, l, w, h, (0.04, 0.15), 0.03, 0.04, 0.01)
     b.box((l + 0.0, w + 0.02, 0.025), (0, 0, h + 0.0125), body * 0.95)  # overhanging top
@@ -328,6 +337,199 @@ def _bathtub(b: _Builder, rng: np.random.Generator) -> None:
         b.cylinder(0.015, 0.15, (0, w / 2 - t / 2, h + 0.075), b.colour(_METAL))
 
 
+def _board(b: _Builder, rng: np.random.Generator, x: float, t: float, w: float, height: float, low: float,
+           rgb) -> None:
+    """A head- or footboard across the bed at ``x`` (thickness ``t`` along x, width ``w``), from the floor to
+    ``height``: a plain panel, a frame (corner posts, top rail, slats or an inset panel from ``low`` up), or
+    a carved-looking panel (a stepped crest, taller in the middle, with finials on the posts)."""
+    style = int(rng.choice(3, p=[0.35, 0.4, 0.25]))
+    post = rng.uniform(0.05, 0.1)
+    if style == 0:
+        b.box((t, w, height), (x, 0, height / 2), rgb)
+        return
+    for s in (-1, 1):
+        b.box((t * 1.3, post, height), (x, s * (w / 2 - post / 2), height / 2), rgb)
+    if style == 1:
+        rail = rng.uniform(0.05, 0.12)
+        b.box((t, w - 2 * post, rail), (x, 0, height - rail / 2), rgb)
+        if rng.random() < 0.5:  # slats
+            n = int(rng.integers(3, 9))
+            for k in range(n):
+                y = -w / 2 + post + (w - 2 * post) * (k + 0.5) / n
+                b.box((t * 0.6, 0.05, height - rail - low), (x, y, low + (height - rail - low) / 2), rgb)
+        else:  # inset panel
+            b.box((t * 0.6, w - 2 * post, height - rail - low), (x, 0, low + (height - rail - low) / 2), rgb)
+        b.box((t, w - 2 * post, 0.08), (x, 0, low), rgb)
+        return
+    shoulder = height * rng.uniform(0.75, 0.9)
+    b.box((t, w - 2 * post, shoulder), (x, 0, shoulder / 2), rgb)
+    crest = (w - 2 * post) * rng.uniform(0.35, 0.7)
+    b.box((t, crest, height - shoulder), (x, 0, shoulder + (height - shoulder) / 2), rgb)
+    for s in (-1, 1):  # finials
+        b.cylinder(post * 0.45, 0.08, (x, s * (w / 2 - post / 2), height + 0.04), rgb, sections=8)
+
+
+def _bed_rich(b: _Builder, rng: np.random.Generator) -> None:
+    """Beds as they stand in bedrooms: single to king widths, a solid base or a frame on legs, a
+    headboard from none to 1.7 m (panel, framed with slats, or carved-looking), often a footboard, and
+    usually bedding: a duvet with an uneven top hanging over the sides and foot, pillows lying and
+    standing, sometimes a throw across the foot."""
+    w = float(rng.choice([0.95, 1.4, 1.6, 1.85], p=[0.2, 0.3, 0.3, 0.2])) * rng.uniform(0.95, 1.08)
+    l = rng.uniform(1.95, 2.25)
+    wood = b.colour(_WOOD + _PAINT + (_FABRIC if rng.random() < 0.3 else []))
+    head_t = rng.uniform(0.04, 0.12)
+    base_h = rng.uniform(0.15, 0.4)
+    body_l = l - head_t
+    x0 = -l / 2 + head_t  # head end of the mattress
+    if rng.random() < 0.35:  # frame on legs with side rails
+        gap = rng.uniform(0.08, min(0.25, base_h - 0.05))
+        b.box((body_l, w, base_h - gap), (x0 + body_l / 2, 0, gap + (base_h - gap) / 2), wood)
+        b.legs(body_l, w, gap, 0.06, wood, round_legs=rng.random() < 0.5)
+    else:
+        b.box((body_l, w, base_h), (x0 + body_l / 2, 0, base_h / 2), wood if rng.random() < 0.6
+              else b.colour(_FABRIC + _PAINT))
+    mattress_h = rng.uniform(0.15, 0.3)
+    top = base_h + mattress_h
+    b.box((body_l - 0.03, w - 0.03, mattress_h), (x0 + body_l / 2, 0, base_h + mattress_h / 2),
+          b.colour(_PAINT + _FABRIC))
+    if rng.random() < 0.93:  # headboard
+        hh = max(top + 0.1, rng.uniform(0.6, 1.7))
+        _board(b, rng, -l / 2 + head_t / 2, head_t, w + rng.uniform(0.0, 0.1), hh, top - 0.1, wood)
+    foot = rng.random() < 0.45
+    if foot:
+        ft = head_t * rng.uniform(0.6, 1.0)
+        fh = rng.uniform(top - 0.1, top + 0.5)
+        _board(b, rng, l / 2 + ft / 2, ft, w + rng.uniform(0.0, 0.08), fh, base_h, wood)
+    # pillows
+    n = 1 if w < 1.2 else int(rng.integers(2, 5))
+    pw = min(0.7, (w - 0.1) / min(n, 2))
+    for i in range(n):
+        row = i // 2 if n > 2 else 0
+        k = i % 2 if n > 1 else 0.5
+        py = (k - 0.5) * pw if n > 1 else 0.0
+        pc = b.colour(_PAINT + _FABRIC)
+        if row == 0 and rng.random() < 0.35:  # standing against the headboard
+            ph = rng.uniform(0.35, 0.55)
+            b.box((rng.uniform(0.1, 0.18), pw - 0.04, ph), (x0 + 0.1, py, top + ph / 2), pc)
+        else:
+            ph = rng.uniform(0.1, 0.18)
+            b.box((rng.uniform(0.32, 0.45), pw - 0.04, ph), (x0 + 0.25 + 0.2 * row, py, top + ph / 2), pc)
+    if rng.random() < 0.85:  # duvet: uneven top, hanging over the sides (and the foot without a footboard)
+        cloth = b.colour(_FABRIC + _PAINT)
+        over = rng.uniform(0.02, 0.06)
+        start = x0 + rng.uniform(0.3, 0.7)
+        end = l / 2 - 0.01
+        lumps = int(rng.integers(2, 6))
+        seg = (end - start) / lumps
+        t0 = rng.uniform(0.04, 0.12)
+        for k in range(lumps):
+            t = t0 * rng.uniform(0.6, 1.5)
+            b.box((seg, w + 2 * over, t), (start + seg * (k + 0.5), 0, top + t / 2), cloth)
+        drop = rng.uniform(0.04, base_h)
+        for s in (-1, 1):
+            b.box((end - start, 0.02, top - drop), (start + (end - start) / 2, s * (w / 2 + over - 0.01),
+                                                    drop + (top - drop) / 2), cloth)
+        if not foot:
+            b.box((0.02, w + 2 * over, top - drop), (l / 2 + over - 0.01, 0, drop + (top - drop) / 2), cloth)
+        if rng.random() < 0.35:  # a throw across the foot
+            tl = rng.uniform(0.3, 0.6)
+            tc = b.colour(_FABRIC + _PAINT)
+            b.box((tl, w + 2 * over + 0.03, 0.03), (end - tl / 2, 0, top + t0 * 1.5 + 0.015), tc)
+            for s in (-1, 1):
+                b.box((tl, 0.02, 0.3), (end - tl / 2, s * (w / 2 + over + 0.01), top - 0.15 + t0), tc)
+
+
+def _sofa_rich(b: _Builder, rng: np.random.Generator) -> None:
+    """Sofas beyond the plain block: loveseats to long three-seaters on legs or a plinth, thin, wide,
+    rolled or no arms, back cushions, throw cushions, and sometimes a chaise at one end."""
+    w = rng.uniform(1.3, 2.5)
+    l = rng.uniform(0.8, 1.05)
+    h = rng.uniform(0.7, 1.0)
+    cloth = b.colour(_FABRIC + _PAINT[2:])
+    gap = rng.uniform(0.1, 0.2) if rng.random() < 0.45 else 0.04
+    seat_h = rng.uniform(0.38, 0.48)
+    back_t = rng.uniform(0.12, 0.25)
+    arms = int(rng.choice(3, p=[0.1, 0.5, 0.4]))  # none, box, rolled
+    arm_w = 0.0 if arms == 0 else rng.uniform(0.08, 0.25)
+    arm_h = rng.uniform(seat_h + 0.12, min(h, seat_h + 0.3))
+    b.box((l, w, seat_h - 0.02 - gap), (0, 0, gap + (seat_h - 0.02 - gap) / 2), cloth)
+    b.box((back_t, w, h - gap), (-l / 2 + back_t / 2, 0, gap + (h - gap) / 2), cloth)
+    for s in (-1, 1):
+        if arms:
+            b.box((l, arm_w, arm_h - gap), (0, s * (w / 2 - arm_w / 2), gap + (arm_h - gap) / 2), cloth)
+        if arms == 2:
+            b.cylinder(arm_w * 0.6, l, (0, s * (w / 2 - arm_w / 2), arm_h), cloth, axis="x", sections=10)
+    feet = b.colour(_WOOD + _METAL)
+    b.legs(l, w, gap, 0.05, feet, round_legs=rng.random() < 0.6, inset=0.04)
+    inner = w - 2 * arm_w
+    n = int(np.clip(round(inner / 0.65), 1, 4))
+    cw = inner / n
+    cush = np.clip(cloth * rng.uniform(0.85, 1.1), 0, 1)
+    backs = rng.random() < 0.6
+    for i in range(n):
+        y = -w / 2 + arm_w + cw * (i + 0.5)
+        b.box((l - back_t - 0.02, cw - 0.02, 0.12), (back_t / 2, y, seat_h + 0.04), cush)
+        if backs:
+            bh = rng.uniform(0.3, h - seat_h - 0.05) if h - seat_h > 0.4 else h - seat_h - 0.05
+            b.box((0.16, cw - 0.03, bh), (-l / 2 + back_t + 0.08, y, seat_h + 0.1 + bh / 2), cush)
+    for _ in range(int(rng.integers(0, 3))):  # throw cushions in the corners
+        s = 1 if rng.random() < 0.5 else -1
+        b.box((0.14, 0.4, 0.38), (-l / 2 + back_t + 0.25, s * (inner / 2 - 0.25), seat_h + 0.3),
+              b.colour(_FABRIC + _PAINT))
+    if rng.random() < 0.15:  # chaise at one end
+        s = 1 if rng.random() < 0.5 else -1
+        cl = rng.uniform(0.5, 0.8)
+        b.box((cl, min(0.8, inner * 0.45), seat_h + 0.05 - gap),
+              (l / 2 + cl / 2, s * (w / 2 - arm_w - min(0.8, inner * 0.45) / 2), gap + (seat_h + 0.05 - gap) / 2),
+              cush)
+
+
+def _dresser_rich(b: _Builder, rng: np.random.Generator) -> None:
+    """Dressers of the common kinds: a wide low dresser (0.7..1.05 m high, up to 1.9 m wide) or a tall
+    chest of drawers (1.1..1.9 m), on a plinth or legs, with an overhanging top and a row of small drawers
+    over the long ones."""
+    if rng.random() < 0.55:
+        l, w, h = rng.uniform(0.42, 0.6), rng.uniform(1.0, 1.9), rng.uniform(0.7, 1.05)
+    else:
+        l, w, h = rng.uniform(0.42, 0.6), rng.uniform(0.7, 1.2), rng.uniform(1.1, 1.9)
+    body, base_h = _cabinet(b, rng, l, w, h - 0.03, (0.04, 0.15), 0.04, 0.05, 0.02)
+    over = rng.uniform(0.0, 0.04)
+    b.box((l + over, w + 2 * over, 0.03), (over / 2 - 0.02, 0, h - 0.015), body * 0.95)
+    rows = int(np.clip(round((h - base_h) / rng.uniform(0.16, 0.26)), 2, 8))
+    cols = int(rng.integers(1, 3)) if w < 1.3 else int(rng.integers(2, 4))
+    if rng.random() < 0.5 and rows > 2:  # small drawers on top, long ones below
+        row_h = (h - 0.03 - base_h) / rows
+        _drawers(b, l - 0.08, w, h - 0.03 - row_h, base_h, rows - 1, 1 if w < 1.3 else cols - 1, body)
+        _drawers(b, l - 0.08, w, h - 0.03, h - 0.03 - row_h, 1, max(2, cols), body)
+    else:
+        _drawers(b, l - 0.08, w, h - 0.03, base_h, rows, cols, body)
+
+
+def _night_stand_rich(b: _Builder, rng: np.random.Generator) -> None:
+    """Night stands: 1..3 drawers, or a drawer over an open shelf, on a plinth or taller legs, with an
+    overhanging top."""
+    l, w, h = rng.uniform(0.33, 0.5), rng.uniform(0.38, 0.65), rng.uniform(0.45, 0.75)
+    body = b.colour(_WOOD + _PAINT)
+    base_h = rng.uniform(0.04, 0.25)
+    top_t = 0.025
+    over = rng.uniform(0.0, 0.04)
+    b.box((l + over, w + 2 * over, top_t), (over / 2, 0, h - top_t / 2), body * 0.95)
+    b.legs(l - 0.03, w, base_h, 0.04, body, round_legs=rng.random() < 0.5, inset=0.01)
+    inner_h = h - top_t - base_h
+    t = 0.02
+    if rng.random() < 0.4:  # open shelf below one drawer
+        dh = inner_h * rng.uniform(0.3, 0.45)
+        for s in (-1, 1):
+            b.box((l - 0.03, t, inner_h), (-0.015, s * (w / 2 - t / 2), base_h + inner_h / 2), body)
+        b.box((t, w, inner_h), (-l / 2 + t / 2, 0, base_h + inner_h / 2), body)
+        b.box((l - 0.03, w, t), (-0.015, 0, base_h + t / 2), body)
+        b.box((l - 0.03, w, dh), (-0.015, 0, h - top_t - dh / 2), body)
+        _drawers(b, l - 0.07, w, h - top_t, h - top_t - dh, 1, 1, body)
+    else:
+        b.box((l - 0.03, w, inner_h), (-0.015, 0, base_h + inner_h / 2), body)
+        _drawers(b, l - 0.07, w, h - top_t, base_h, int(rng.integers(1, 4)), 1, body)
+
+
 #: SUN RGB-D class name -> builder adding that object's parts to a _Builder
 BUILDERS: Registry[Callable[[_Builder, np.random.Generator], None]] = Registry("object class")
 for _name, _build in {"bed": _bed, "table": _table, "sofa": _sofa, "chair": _chair, "toilet": _toilet,
@@ -336,12 +538,16 @@ for _name, _build in {"bed": _bed, "table": _table, "sofa": _sofa, "chair": _cha
     BUILDERS.register(_name, _build)
 
 
-def make_object(class_name: str, rng: np.random.Generator):
+def make_object(class_name: str, rng: np.random.Generator, rich: bool = False):
     """Build one random object of a SUN RGB-D class.
 
     Args:
         class_name: one of :data:`CLASSES`.
         rng: numpy random generator (the object is a pure function of its state).
+        rich: draw from the wider set of designs of :func:`_bed_rich` and its kin (beds with bedding and
+            tall, framed or carved boards; sofas with back cushions, rolled arms, chaises; tall chests and
+            wide low dressers; night stands with open shelves) where a class has them. ``False`` (the
+            default) keeps every object bit-identical to the simple designs used before.
 
     Returns:
         ``(mesh, size)``: ``mesh`` a ``trimesh.Trimesh`` in the object frame (centred in x, y; z up from
@@ -352,7 +558,7 @@ def make_object(class_name: str, rng: np.random.Generator):
         raise InputError(f"make_object: unknown class {class_name!r}; expected one of {CLASSES}")
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"make_object: rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    b = _Builder(rng)
+    b = _Builder(rng, rich=rich)
     BUILDERS.get(class_name)(b, rng)
     mesh = b.mesh()
     size = np.asarray(mesh.extents, dtype=np.float64)

@@ -274,7 +274,7 @@ def room_shell(rng: np.random.Generator, lx: float, ly: float, hz: float, ceilin
 
 def generate_room(seed: int, n_objects: int | None = None, room_size: Sequence[float] | None = None,
                   classes: Sequence[str] | None = None, n_clutter: int | None = None,
-                  ceiling: bool = True, wall_aligned: float = 0.6) -> Scene:
+                  ceiling: bool = True, wall_aligned: float = 0.6, rich: bool = False) -> Scene:
     """Generate a furnished room, reproducibly from ``seed``.
 
     Args:
@@ -288,6 +288,9 @@ def generate_room(seed: int, n_objects: int | None = None, room_size: Sequence[f
         ceiling: add a ceiling mesh.
         wall_aligned: probability that an object stands with its back to a wall (facing into the room);
             the others get a uniformly random yaw.
+        rich: furniture from the wider set of designs (``make_object(..., rich=True)``: beds with
+            bedding and tall boards, sofas with cushions, tall and wide dressers...); ``False`` keeps the
+            simple designs (and every existing scene bit-identical).
 
     Returns:
         :class:`Scene` with meshes [floor, 4 walls, (ceiling), furniture..., clutter...].
@@ -317,7 +320,7 @@ def generate_room(seed: int, n_objects: int | None = None, room_size: Sequence[f
     margin = 0.05
     for _ in range(n_objects):
         name = classes[int(rng.integers(len(classes)))]
-        mesh, size = make_object(name, rng)
+        mesh, size = make_object(name, rng, rich=rich)
         l, w, h = size
         if h >= hz - 0.05:
             continue

@@ -30,6 +30,46 @@ def test_make_object_frame_and_size(name):
     assert not np.allclose(size, size2)
 
 
+#: (faces, vertex sum) of each class's simple design at seed 1, as before the rich designs were added
+_SIMPLE_AT_SEED_1 = {"bed": (72, 7.531962812449202), "table": (184, 38.48099762141456),
+                     "sofa": (244, 27.55517079804433), "chair": (184, 26.74664287318327),
+                     "toilet": (236, 47.03981100586479), "desk": (96, 51.906281788837205),
+                     "dresser": (364, 108.03032333843821), "night_stand": (232, 31.472530474906137),
+                     "bookshelf": (456, 152.09359486700612), "bathtub": (124, 49.742135355604496)}
+
+
+@pytest.mark.parametrize("name", CLASSES)
+def test_simple_designs_are_unchanged_and_rich_ones_keep_the_frame(name):
+    mesh, _ = make_object(name, np.random.default_rng(1))
+    faces, vsum = _SIMPLE_AT_SEED_1[name]
+    assert len(mesh.faces) == faces
+    assert float(np.asarray(mesh.vertices).sum()) == pytest.approx(vsum, rel=1e-12)
+    for seed in range(12):
+        mesh, size = make_object(name, np.random.default_rng(seed), rich=True)
+        lo, hi = mesh.bounds
+        np.testing.assert_allclose(hi - lo, size, atol=1e-9)
+        np.testing.assert_allclose((lo[:2] + hi[:2]) / 2, 0, atol=1e-9)
+        assert abs(lo[2]) < 1e-9
+
+
+def test_rich_designs_span_real_furniture():
+    def sizes(name):
+        return np.array([make_object(name, np.random.default_rng(s), rich=True)[1] for s in range(60)])
+
+    bed = sizes("bed")
+    assert bed[:, 0].min() > 1.9 and bed[:, 0].max() < 2.6          # length with boards and bedding
+    assert bed[:, 1].min() < 1.1 and bed[:, 1].max() > 1.8          # single to king
+    assert bed[:, 2].min() < 0.8 and bed[:, 2].max() > 1.4          # low to tall headboards
+    dresser = sizes("dresser")
+    assert ((dresser[:, 2] > 1.4) & (dresser[:, 1] < 1.3)).any()    # tall chests of drawers
+    assert ((dresser[:, 2] < 1.05) & (dresser[:, 1] > 1.4)).any()   # wide low dressers
+    sofa = sizes("sofa")
+    assert sofa[:, 1].min() < 1.6 and sofa[:, 1].max() > 2.2        # loveseats to long sofas
+    # bedding: a bed with a duvet has many more parts than the simple bed
+    faces = [len(make_object("bed", np.random.default_rng(s), rich=True)[0].faces) for s in range(20)]
+    assert max(faces) > 3 * _SIMPLE_AT_SEED_1["bed"][0]
+
+
 def test_make_object_bad_class():
     with pytest.raises(ValueError, match="unknown class 'lamp'"):
         make_object("lamp", np.random.default_rng(0))
